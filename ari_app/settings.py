@@ -1,0 +1,87 @@
+"""The one settings object. Values come from env vars (ARI_APP_*), then a TOML file.
+
+Why one object: every process (serve, demo, tests) is configured the same way, and a wrong
+value fails at start with a message naming the field, not deep inside a call.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+def _toml_path() -> Path | None:
+    value = os.environ.get("ARI_APP_CONFIG")
+    return Path(value) if value else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARI_APP_", extra="forbid")
+
+    # --- ARI -----------------------------------------------------------------------------
+    ari_url: str = Field("http://127.0.0.1:8088", description="Base URL of Asterisk's HTTP server (without /ari)")
+    ari_user: str = "ari_app"
+    ari_password: SecretStr = SecretStr("ari_app")
+    app_name: str = Field("ari-app", description="Stasis application name")
+    ari_ping_interval: float = 10.0
+    ari_reconnect_max_delay: float = 10.0
+
+    # --- PostgreSQL ----------------------------------------------------------------------
+    database_url: SecretStr = SecretStr("postgresql://ari_app@127.0.0.1:5433/ari_app")
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    writer_batch_size: int = 500
+    writer_flush_interval: float = 0.05
+    writer_buffer_limit: int = 100_000
+
+    # --- HTTP API ------------------------------------------------------------------------
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    api_tokens: list[SecretStr] = Field(default_factory=list, description="Bearer tokens accepted by /api/v1")
+
+    # --- Behaviour -----------------------------------------------------------------------
+    queues_file: Path | None = Field(None, description="TOML file declaring queues and agents, loaded at start")
+    orphan_policy: str = Field("hangup", description="What to do with channels in our app we know nothing about: hangup|adopt")
+    log_level: str = "INFO"
+
+    @field_validator("ari_url")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @field_validator("orphan_policy")
+    @classmethod
+    def _policy(cls, v: str) -> str:
+        if v not in ("hangup", "adopt"):
+            raise ValueError("must be 'hangup' or 'adopt'")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _toml_path()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def ari_ws_url(self) -> str:
+        base = self.ari_url.replace("https://", "wss://").replace("http://", "ws://")
+        return f"{base}/ari/events"
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings with secrets masked: safe to log or print."""
+        return self.model_dump(mode="json")  # SecretStr dumps as '**********'
