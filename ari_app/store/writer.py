@@ -1,0 +1,341 @@
+"""One batched writer for every call record.
+
+Why: a burst of calls must not become a burst of round trips, and a PostgreSQL outage must delay
+records, never lose them. Callers `submit()` synchronously (never blocks the event loop's call
+handling); a single task writes batches in one transaction each.
+
+- Upserts to the same row are merged while they wait (later fields win, `data` dicts are merged),
+  so a call's many small updates cost one statement.
+- On a transient error (outage) the batch goes back in front of newer ops and is retried with
+  capped backoff. On a bad statement the batch is split and the offending op is logged and
+  written to the reject file; the rest land.
+- The buffer is bounded in memory; beyond the bound ops spill to a JSON-lines file and are read
+  back once the backlog drains. `close()` flushes before returning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ari_app.store.db import Database, is_transient
+
+log = logging.getLogger(__name__)
+
+#: Tables the writer knows, with the key column (upserts) and columns the INSERT half needs even
+#: when an update does not name them (NOT NULL columns), with the default used then.
+UPSERT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
+    "calls": ("id", {"created_at": "now()"}),
+    "call_legs": ("channel_id", {"created_at": "now()", "call_id": "$key", "role": "'other'"}),
+}
+APPEND_TABLES = {"queue_events", "agent_states"}
+
+
+@dataclass
+class Upsert:
+    table: str
+    key: str
+    fields: dict[str, Any]
+
+
+@dataclass
+class Append:
+    table: str
+    row: dict[str, Any]
+
+
+Op = Upsert | Append
+
+
+def _merge(older: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(older)
+    for k, v in newer.items():
+        if k == "data" and isinstance(v, dict) and isinstance(merged.get("data"), dict):
+            merged["data"] = {**merged["data"], **v}
+        else:
+            merged[k] = v
+    return merged
+
+
+@dataclass
+class WriterStats:
+    written: int = 0
+    batches: int = 0
+    retries: int = 0
+    rejected: int = 0
+    spilled: int = 0
+    last_error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RecordWriter:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 0.05,
+        buffer_limit: int = 100_000,
+        spool_dir: Path | None = None,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self._db = db
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._buffer_limit = buffer_limit
+        self._spool_dir = spool_dir
+        self._max_backoff = max_backoff
+        self._upserts: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._appends: list[Append] = []
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._spilled_count = 0
+        self.stats = WriterStats()
+
+    # ----------------------------------------------------------------------------- submit
+    def submit(self, op: Op) -> None:
+        if isinstance(op, Upsert) and op.table not in UPSERT_TABLES:
+            raise ValueError(f"unknown upsert table {op.table}")
+        if isinstance(op, Append) and op.table not in APPEND_TABLES:
+            raise ValueError(f"unknown append table {op.table}")
+        if self.pending >= self._buffer_limit and self._spool_dir is not None:
+            self._spill(op)
+        else:
+            self._enqueue(op)
+        self._idle.clear()
+        self._wakeup.set()
+
+    def upsert_call(self, call_id: str, **fields: Any) -> None:
+        self.submit(Upsert("calls", call_id, fields))
+
+    def upsert_leg(self, channel_id: str, **fields: Any) -> None:
+        self.submit(Upsert("call_legs", channel_id, fields))
+
+    def queue_event(self, *, at: datetime, event: str, queue: str | None, call_id: str | None = None,
+                    agent_id: str | None = None, data: dict[str, Any] | None = None) -> None:
+        self.submit(Append("queue_events", {"at": at, "event": event, "queue": queue, "call_id": call_id,
+                                            "agent_id": agent_id, "data": data or {}}))
+
+    def agent_state(self, *, at: datetime, agent_id: str, state: str, old_state: str | None = None,
+                    reason: str | None = None) -> None:
+        self.submit(Append("agent_states", {"at": at, "agent_id": agent_id, "state": state,
+                                            "old_state": old_state, "reason": reason}))
+
+    def _enqueue(self, op: Op, *, front: bool = False) -> None:
+        if isinstance(op, Upsert):
+            k = (op.table, op.key)
+            if front:
+                newer = self._upserts.pop(k, None)
+                self._upserts[k] = _merge(op.fields, newer) if newer else dict(op.fields)
+                self._upserts.move_to_end(k, last=False)
+            elif k in self._upserts:
+                self._upserts[k] = _merge(self._upserts[k], op.fields)
+            else:
+                self._upserts[k] = dict(op.fields)
+        elif front:
+            self._appends.insert(0, op)
+        else:
+            self._appends.append(op)
+
+    @property
+    def pending(self) -> int:
+        return len(self._upserts) + len(self._appends) + self._spilled_count
+
+    # ----------------------------------------------------------------------------- spill file
+    def _spool_file(self, name: str) -> Path:
+        assert self._spool_dir is not None
+        self._spool_dir.mkdir(parents=True, exist_ok=True)
+        return self._spool_dir / name
+
+    def _spill(self, op: Op) -> None:
+        record = {"kind": "upsert", "table": op.table, "key": op.key, "fields": op.fields} \
+            if isinstance(op, Upsert) else {"kind": "append", "table": op.table, "row": op.row}
+        with self._spool_file("spill.jsonl").open("a") as f:
+            f.write(json.dumps(record, default=_encode) + "\n")
+        self._spilled_count += 1
+        self.stats.spilled += 1
+        if self._spilled_count == 1:
+            log.warning("record buffer full, spilling to disk", extra={"limit": self._buffer_limit})
+
+    def _unspill(self) -> None:
+        if not self._spilled_count or self._spool_dir is None:
+            return
+        path = self._spool_file("spill.jsonl")
+        lines = path.read_text().splitlines()
+        path.unlink()
+        self._spilled_count = 0
+        for line in lines:
+            rec = json.loads(line, object_hook=_decode)
+            if rec["kind"] == "upsert":
+                self._enqueue(Upsert(rec["table"], rec["key"], rec["fields"]))
+            else:
+                self._enqueue(Append(rec["table"], rec["row"]))
+
+    def _reject(self, op: Op, exc: BaseException) -> None:
+        self.stats.rejected += 1
+        log.error("record rejected by the database", extra={"table": op.table, "error": str(exc)})
+        if self._spool_dir is not None:
+            rec = {"op": op.__dict__, "error": str(exc)}
+            with self._spool_file("rejected.jsonl").open("a") as f:
+                f.write(json.dumps(rec, default=_encode) + "\n")
+
+    # ----------------------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="record-writer")
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything submitted so far is written."""
+        self._wakeup.set()
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def close(self, timeout: float = 30.0) -> None:
+        self._closing = True
+        try:
+            if self._task is not None:
+                await self.flush(timeout)
+        except TimeoutError:
+            log.error("record writer closed with records unwritten", extra={"pending": self.pending})
+        finally:
+            if self._task is not None:
+                self._task.cancel()
+                try:
+                    await self._task
+                except asyncio.CancelledError:
+                    pass
+                self._task = None
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            if not self._upserts and not self._appends:
+                self._unspill()
+            if not self._upserts and not self._appends:
+                self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                # Let a burst accumulate into one batch.
+                if self._flush_interval and not self._closing:
+                    await asyncio.sleep(self._flush_interval)
+                continue
+            batch = self._take_batch()
+            try:
+                await self._write(batch)
+                backoff = 0.1
+            except Exception as exc:  # noqa: BLE001
+                if is_transient(exc):
+                    self.stats.retries += 1
+                    self.stats.last_error = type(exc).__name__
+                    log.warning("database unavailable, records held for retry",
+                                extra={"pending": self.pending + len(batch), "error": type(exc).__name__})
+                    for op in reversed(batch):
+                        self._enqueue(op, front=True)
+                    await asyncio.sleep(backoff * (0.5 + random.random()))
+                    backoff = min(backoff * 2, self._max_backoff)
+                else:
+                    await self._write_one_by_one(batch)
+
+    def _take_batch(self) -> list[Op]:
+        batch: list[Op] = []
+        while self._upserts and len(batch) < self._batch_size:
+            (table, key), fields = self._upserts.popitem(last=False)
+            batch.append(Upsert(table, key, fields))
+        n = self._batch_size - len(batch)
+        if n > 0 and self._appends:
+            batch.extend(self._appends[:n])
+            del self._appends[:n]
+        return batch
+
+    async def _write_one_by_one(self, batch: list[Op]) -> None:
+        for i, op in enumerate(batch):
+            try:
+                await self._write([op])
+            except Exception as exc:  # noqa: BLE001
+                if is_transient(exc):
+                    for rest in reversed(batch[i:]):
+                        self._enqueue(rest, front=True)
+                    return
+                self._reject(op, exc)
+
+    async def _write(self, batch: list[Op]) -> None:
+        groups: dict[tuple[str, str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+        for op in batch:
+            if isinstance(op, Upsert):
+                cols = tuple(sorted(op.fields))
+                groups.setdefault(("u", op.table, cols), []).append(
+                    (op.key, *(_db_value(op.fields[c]) for c in cols)))
+            else:
+                cols = tuple(sorted(op.row))
+                groups.setdefault(("a", op.table, cols), []).append(
+                    tuple(_db_value(op.row[c]) for c in cols))
+        async with self._db.acquire() as conn, conn.transaction():
+            for (kind, table, cols), rows in groups.items():
+                sql = _upsert_sql(table, cols) if kind == "u" else _append_sql(table, cols)
+                await conn.executemany(sql, rows)
+        self.stats.written += len(batch)
+        self.stats.batches += 1
+
+
+def _db_value(v: Any) -> Any:
+    if isinstance(v, dict):
+        return json.dumps(v, default=_encode)
+    return v
+
+
+_SQL_CACHE: dict[tuple[str, str, tuple[str, ...]], str] = {}
+
+
+def _upsert_sql(table: str, cols: tuple[str, ...]) -> str:
+    cache_key = ("u", table, cols)
+    if cache_key in _SQL_CACHE:
+        return _SQL_CACHE[cache_key]
+    key_col, required = UPSERT_TABLES[table]
+    insert_cols = [key_col, *cols]
+    values = ["$1"] + [f"${i + 2}" + ("::jsonb" if c == "data" else "") for i, c in enumerate(cols)]
+    for col, default in required.items():
+        if col not in cols:
+            insert_cols.append(col)
+            values.append("$1" if default == "$key" else default)
+    sets = []
+    for c in cols:
+        if c == "data":
+            sets.append(f"data = {table}.data || EXCLUDED.data")
+        else:
+            sets.append(f"{c} = EXCLUDED.{c}")
+    sets.append("updated_at = now()")
+    sql = (f"INSERT INTO {table} ({', '.join(insert_cols)}) VALUES ({', '.join(values)}) "
+           f"ON CONFLICT ({key_col}) DO UPDATE SET {', '.join(sets)}")
+    _SQL_CACHE[cache_key] = sql
+    return sql
+
+
+def _append_sql(table: str, cols: tuple[str, ...]) -> str:
+    values = [f"${i + 1}" + ("::jsonb" if c == "data" else "") for i, c in enumerate(cols)]
+    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(values)})"
+
+
+def _encode(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return {"$dt": v.isoformat()}
+    if isinstance(v, Decimal):
+        return float(v)
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def _decode(d: dict[str, Any]) -> Any:
+    if set(d) == {"$dt"}:
+        return datetime.fromisoformat(d["$dt"])
+    return d
+
+
