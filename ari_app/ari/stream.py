@@ -147,7 +147,7 @@ class EventStream:
                     ping_interval=self._ping_interval,
                     ping_timeout=self._ping_interval,
                     open_timeout=self._open_timeout,
-                    close_timeout=2,
+                    close_timeout=min(2.0, self._ping_interval),
                     max_size=16 * 2**20,
                     logger=_ws_log,
                 )
