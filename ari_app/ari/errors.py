@@ -101,9 +101,12 @@ def http_error(status: int, method: str, path: str, detail: str, *, user: str) -
 
 
 def is_gone(exc: BaseException) -> bool:
-    """True when the error means "the object went away under us" (404/409/422).
+    """True when the error means "the object went away under us".
 
-    A channel can hang up between the event we acted on and our REST call; that is a normal
-    outcome for callers, not a failure to log loudly.
+    That is 404/409/422, plus the 400 "Channel not found" that bridges addChannel/removeChannel
+    answer (documented so in bridges.json). A channel can hang up between the event we acted on
+    and our REST call; that is a normal outcome for callers, not a failure to log loudly.
     """
+    if isinstance(exc, AriBadRequest):
+        return "not found" in exc.detail.lower()
     return isinstance(exc, AriNotFound | AriConflict | AriUnprocessable)

@@ -121,7 +121,7 @@ async def test_status_maps_to_typed_error(
     ari, _ = fake
     ari.responses[("POST", "/ari/channels/ch-1/answer")] = (
         status,
-        {"message": "Channel not found"},
+        {"message": "Something failed"},
     )
     with pytest.raises(AriHttpError) as info:
         await rest.channels.answer(channel_id="ch-1")
@@ -129,10 +129,27 @@ async def test_status_maps_to_typed_error(
     assert type(exc) is cls
     assert exc.status == status and exc.method == "POST"
     assert exc.path == "/channels/ch-1/answer"
-    assert exc.detail == "Channel not found"
-    assert "Channel not found" in str(exc) and str(status) in str(exc)
+    assert exc.detail == "Something failed"
+    assert "Something failed" in str(exc) and str(status) in str(exc)
     assert is_gone(exc) is gone
     assert_no_secret(exc)
+
+
+async def test_bridge_add_of_vanished_channel_is_gone(
+    fake: tuple[FakeAri, str], rest: AriRest
+) -> None:
+    # bridges.json documents 400 "Channel not found" for addChannel/removeChannel.
+    fake[0].responses[("POST", "/ari/bridges/br-1/addChannel")] = (
+        400,
+        {"message": "Channel not found"},
+    )
+    with pytest.raises(AriBadRequest) as info:
+        await rest.bridges.add_channel(bridge_id="br-1", channel="ch-gone")
+    assert is_gone(info.value)
+    fake[0].responses[("POST", "/ari/channels")] = (400, {"message": "Endpoint must be specified"})
+    with pytest.raises(AriBadRequest) as other:
+        await rest.channels.originate(endpoint="")
+    assert not is_gone(other.value)
 
 
 async def test_wrong_password_is_a_clear_auth_error(fake: tuple[FakeAri, str]) -> None:
