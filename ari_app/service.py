@@ -61,8 +61,12 @@ class Service:
         self.http_port: int | None = None
         self.reconciled = asyncio.Event()
         calls_api.register(self.api, self)
+        from ari_app.acd import api as acd_api
+        from ari_app.acd.adapter import AcdAdapter
         from ari_app.calls.direct import DirectDial
         self.direct = DirectDial(self)
+        self.acd = AcdAdapter(self)
+        acd_api.register(self.api, self, self.acd)
 
     # ------------------------------------------------------------------ helpers for capabilities
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
@@ -108,7 +112,9 @@ class Service:
             log.warning("database not reachable at start; records are held until it is")
         else:
             await self._restore_open_legs()
+        await self._load_acd()
         self.writer.start()
+        await self.acd.start()
         self.ari.on_event(self._on_event)
         await self.ari.start()
         await self.ari.wait_connected(timeout=10)
@@ -123,6 +129,41 @@ class Service:
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
         self.http_port = sockets[0].getsockname()[1] if sockets else self.settings.http_port
+
+    async def _load_acd(self) -> None:
+        """Queue state survives restarts: the last snapshot first (waiting callers in order, agents
+        in their states), then configuration from the database and the queues file on top."""
+        from ari_app.acd import store as acd_store
+        from ari_app.acd.core import events as ce
+        queues, agents = [], []
+        try:
+            async with self.db.acquire() as conn:
+                snap = await acd_store.load_snapshot(conn, self.settings.app_name)
+                if snap:
+                    self.acd.restore(snap)
+                    log.info("ACD state restored", extra={"items": len(self.acd.items)})
+                queues, agents = await acd_store.load_configs(conn)
+        except Exception as exc:  # noqa: BLE001 - start without stored config; the file still applies
+            log.warning("could not load ACD state from the database", extra={"error": type(exc).__name__})
+        if self.settings.queues_file is not None:
+            try:
+                file_queues, file_agents = acd_store.load_file(self.settings.queues_file)
+            except (OSError, ValueError) as exc:
+                raise StartupError(f"queues file: {exc}") from exc
+            queues += file_queues
+            agents += file_agents
+            try:
+                async with self.db.acquire() as conn:
+                    for q in file_queues:
+                        await acd_store.save_queue(conn, q)
+                    for a in file_agents:
+                        await acd_store.save_agent(conn, a)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("could not store the queues file in the database", extra={"error": type(exc).__name__})
+        for q in queues:
+            self.acd.handle(ce.UpsertQueue(q))
+        for a in agents:
+            self.acd.handle(ce.UpsertAgent(a))
 
     async def _restore_open_legs(self) -> None:
         async with self.db.acquire() as conn:

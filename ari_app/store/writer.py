@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 UPSERT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "calls": ("id", {"created_at": "now()"}),
     "call_legs": ("channel_id", {"created_at": "now()", "call_id": "$key", "role": "'other'"}),
+    "acd_state": ("id", {}),
 }
 APPEND_TABLES = {"queue_events", "agent_states"}
 
@@ -121,6 +122,10 @@ class RecordWriter:
 
     def upsert_leg(self, channel_id: str, **fields: Any) -> None:
         self.submit(Upsert("call_legs", channel_id, fields))
+
+    def submit_state(self, state_id: str, snapshot: dict[str, Any]) -> None:
+        """A capability's runtime snapshot (one row per id; only the latest unwritten one is kept)."""
+        self.submit(Upsert("acd_state", state_id, {"snapshot": snapshot}))
 
     def queue_event(self, *, at: datetime, event: str, queue: str | None, call_id: str | None = None,
                     agent_id: str | None = None, data: dict[str, Any] | None = None) -> None:

@@ -1,0 +1,577 @@
+"""The ACD's ARI shell: Asterisk events become core events, core commands become REST calls.
+
+The core decides; this module only translates and keeps the map from the core's ids (items,
+offers) to Asterisk's (channels, bridges). Rules it follows:
+
+- ids are ours: an agent leg's channel id is chosen before the originate, and its handler is
+  registered before the POST, so a StasisStart that beats the REST reply is not lost;
+- REST calls for one caller run in order (`_serial`), calls for different callers concurrently;
+- 404/409/422 from a channel that just hung up is a normal outcome (`Service.quietly`);
+- after every (re)connect and every `audit_interval`, channels we believe alive are checked
+  against Asterisk: a vanished agent leg frees its agent (`AgentLegLost`), a vanished caller
+  leaves the queue. Stale agent state is the classic failure of app_queue and friends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ari_app.acd.core import commands as cmd
+from ari_app.acd.core import events as ce
+from ari_app.acd.core.engine import AcdEngine
+from ari_app.acd.core.model import QueueItem
+from ari_app.acd.prompts import announcement_media
+from ari_app.ari import events as ev
+from ari_app.calls.direct import dial_failure
+
+if TYPE_CHECKING:
+    from ari_app.service import Service
+
+log = logging.getLogger(__name__)
+
+#: Outcome of a failed offer from the Q.850 cause of the agent leg.
+_FAIL_REASONS: dict[str, ce.FailReason] = {"busy": "busy", "noanswer": "noanswer", "congestion": "congestion",
+                                           "rejected": "rejected", "unavailable": "unavailable",
+                                           "failed": "unavailable"}
+
+#: Call outcome for each way of leaving the queue without an agent.
+_EXIT_OUTCOMES = {"timeout": "timeout", "exitkey": "exitkey", "empty": "empty", "full": "full",
+                  "overflow": "overflow", "callback": "callback", "unknown": "failed"}
+#: QUEUESTATUS as app_queue sets it, for a dialplan that continues after the app.
+_QUEUESTATUS = {"timeout": "TIMEOUT", "exitkey": "EXITWITHKEY", "empty": "LEAVEEMPTY", "full": "FULL",
+                "overflow": "TIMEOUT", "callback": "CALLBACK", "unknown": "CONTINUE"}
+
+
+def _ts(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)
+
+
+@dataclass
+class ItemLink:
+    """Asterisk side of a queue item."""
+
+    item_id: str
+    channel_id: str | None        # the caller's channel (None for a callback waiting)
+    queue: str
+    bridge_id: str | None = None
+    agent_channel: str | None = None
+    agent_id: str | None = None
+    connected: bool = False
+    ended: bool = False
+    from_dialplan: bool = True
+
+
+@dataclass
+class OfferLink:
+    offer_id: str
+    item_id: str
+    agent_id: str
+    channel_id: str
+    answered: bool = False
+
+
+class AcdAdapter:
+    def __init__(self, service: Service, *, audit_interval: float = 15.0) -> None:
+        self.s = service
+        self.engine = AcdEngine(id_prefix=f"{int(time.time() * 1000):x}-")
+        self.items: dict[str, ItemLink] = {}
+        self.offers: dict[str, OfferLink] = {}
+        self.audit_interval = audit_interval
+        self._chains: dict[str, asyncio.Task[Any]] = {}
+        self._timer_wakeup = asyncio.Event()
+        self._timer_task: asyncio.Task[None] | None = None
+        self._audit_task: asyncio.Task[None] | None = None
+        self._persist_task: asyncio.Task[None] | None = None
+        self._dirty = False
+        self._restored = False
+        #: Other capabilities (callbacks, click-to-call) hook Connect/ExitQueue of their own items.
+        self.item_handlers: dict[str, Any] = {}
+        service.routes["queue"] = self.on_queue_call
+        service.routes["agent-leg"] = self.on_unexpected_agent_leg
+        service.routes["agent-feature"] = self.on_agent_feature
+        service.reconnect_hooks.append(self.on_reconcile)
+        service.shutdown_hooks.append(self.stop)
+
+    # ------------------------------------------------------------------ clock and core
+    @staticmethod
+    def now() -> float:
+        return time.time()
+
+    def handle(self, event: ce.Event) -> list[cmd.Command]:
+        commands = self.engine.handle(event, self.now())
+        self._dirty = True
+        self.execute(commands)
+        self._timer_wakeup.set()
+        return commands
+
+    async def start(self) -> None:
+        self._timer_task = asyncio.create_task(self._timer_loop(), name="acd-timers")
+        self._persist_task = asyncio.create_task(self._persist_loop(), name="acd-persist")
+        if self.audit_interval > 0:
+            self._audit_task = asyncio.create_task(self._audit_loop(), name="acd-audit")
+
+    async def stop(self) -> None:
+        for task in (self._timer_task, self._audit_task, self._persist_task):
+            if task is not None:
+                task.cancel()
+        self.persist()
+
+    async def _timer_loop(self) -> None:
+        while True:
+            deadline = self.engine.next_deadline()
+            self._timer_wakeup.clear()
+            delay = None if deadline is None else max(0.0, deadline - self.now())
+            try:
+                await asyncio.wait_for(self._timer_wakeup.wait(), delay)
+                continue  # state changed: recompute the deadline
+            except TimeoutError:
+                pass
+            try:
+                self.handle(ce.Tick())
+            except Exception:
+                log.exception("ACD tick failed")
+
+    # ------------------------------------------------------------------ persistence
+    def snapshot(self) -> dict[str, Any]:
+        return {"engine": self.engine.snapshot(),
+                "items": {k: asdict(v) for k, v in self.items.items()},
+                "offers": {k: asdict(v) for k, v in self.offers.items()}}
+
+    def persist(self) -> None:
+        """Queue the current state for the writer (merged with any unwritten earlier state)."""
+        if self._dirty:
+            self._dirty = False
+            self.s.writer.submit_state(self.s.settings.app_name, self.snapshot())
+
+    async def _persist_loop(self, interval: float = 0.1) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.persist()
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        self.engine = AcdEngine.restore(snap["engine"], id_prefix=f"{int(time.time() * 1000):x}-")
+        self.items = {k: ItemLink(**v) for k, v in snap.get("items", {}).items()}
+        self.offers = {k: OfferLink(**v) for k, v in snap.get("offers", {}).items()}
+        for link in self.items.values():
+            if link.channel_id:
+                self.s.own_channel(link.channel_id, self._caller_handler(link))
+        for offer in self.offers.values():
+            self.s.own_channel(offer.channel_id, self._agent_handler(offer))
+        self._restored = True
+
+    # ------------------------------------------------------------------ views for the API
+    def agent_ids(self) -> list[str]:
+        return [a.id for a in self.engine.agents()]
+
+    def queue_view(self, name: str, *, detail: bool = False) -> dict[str, Any]:
+        info = self.engine.queue(name)
+        if info is None:
+            return {}
+        out: dict[str, Any] = {
+            "name": name, "waiting": info.waiting, "longest_wait": round(info.longest_wait, 3),
+            "members": list(info.members), "available": info.available, "serving": info.serving,
+            "handle_time": round(info.handle_time, 3), "service_level": info.service_level,
+            "stats": dict(info.stats)}
+        if detail:
+            out["config"] = info.config.to_dict()
+            out["items"] = [{"item_id": i.item.id, "kind": i.item.kind, "status": i.status,
+                             "position": i.position, "orig_position": i.orig_position,
+                             "priority": i.item.priority, "caller_id": i.item.caller_id,
+                             "waited": round(self.now() - (i.item.entered_at or self.now()), 3),
+                             "ewt": self.engine.ewt(i.item.id), "agent_id": i.agent_id}
+                            for i in self.engine.waiting(name)]
+        return out
+
+    def agent_view(self, agent_id: str) -> dict[str, Any]:
+        a = self.engine.agent(agent_id)
+        if a is None:
+            return {}
+        out = asdict(a)
+        out["queues"] = list(a.queues)
+        out["in_state_seconds"] = round(self.now() - a.since, 3)
+        return out
+
+    # ------------------------------------------------------------------ entry
+    def on_queue_call(self, e: ev.StasisStart) -> None:
+        """`Stasis(app,queue,<name>[,priority=N][,skills=a:2&b])`."""
+        ch = e.channel
+        queue = e.args[1] if len(e.args) > 1 else ""
+        opts = dict(a.split("=", 1) for a in e.args[2:] if "=" in a)
+        try:
+            priority = int(opts.get("priority", "0"))
+            skills = _parse_skills(opts.get("skills", ""))
+        except ValueError:
+            log.warning("bad queue options", extra={"channel_id": ch.id, "args": e.args})
+            priority, skills = 0, {}
+        caller_number = ch.caller.number if ch.caller else None
+        self.enqueue(QueueItem(id=ch.id, queue=queue, kind="call", priority=priority,
+                               entered_at=self.now(), required_skills=skills, caller_id=caller_number),
+                     channel_id=ch.id, created_at=ch.creationtime, channel_name=ch.name,
+                     already_up=ch.state == "Up",
+                     from_dialplan=bool(ch.dialplan and ch.dialplan.app_name == "Stasis"))
+
+    def enqueue(self, item: QueueItem, *, channel_id: str | None, created_at: datetime | None = None,
+                channel_name: str | None = None, already_up: bool = False, from_dialplan: bool = True,
+                direction: str = "inbound") -> list[cmd.Command]:
+        """Put an item in a queue: a live caller (with a channel) or a channel-less item."""
+        link = ItemLink(item.id, channel_id, item.queue, from_dialplan=from_dialplan)
+        self.items[item.id] = link
+        rec = self.s.recorder
+        rec.start_call(item.id, direction=direction, created_at=created_at, caller=item.caller_id,
+                       queue=item.queue, entered_queue_at=_ts(item.entered_at or self.now()),
+                       hold_open=channel_id is None, data={"priority": item.priority,
+                                                           "skills": dict(item.required_skills)} if
+                       (item.priority or item.required_skills) else {})
+        if channel_id is not None:
+            rec.add_leg(channel_id, call_id=item.id, role="caller", created_at=created_at,
+                        channel_name=channel_name)
+            if already_up:
+                rec.set_leg(channel_id, answered_at=created_at)
+                rec.set_call(item.id, answered_at=created_at)
+                rec.leg(channel_id).answered = True  # type: ignore[union-attr]
+            self.s.own_channel(channel_id, self._caller_handler(link))
+            if not already_up:
+                self._serial(item.id, self._answer(channel_id))
+        commands = self.handle(ce.CallArrived(item))
+        pos = self.engine.position(item.id)
+        if pos is not None:
+            rec.set_call(item.id, position_on_entry=pos)
+        return commands
+
+    async def _answer(self, channel_id: str) -> None:
+        await self.s.quietly(self.s.ari.rest.channels.answer(channel_id=channel_id))
+
+    def on_unexpected_agent_leg(self, e: ev.StasisStart) -> None:
+        """An agent leg we no longer track (its offer was dropped): hang it up."""
+        self.s.spawn(self.s.quietly(self.s.ari.rest.channels.hangup(channel_id=e.channel.id)))
+
+    def on_agent_feature(self, e: ev.StasisStart) -> None:
+        """`Stasis(app,agent-feature,login|logout|pause|unpause,<agent id>[,reason])` from a phone."""
+        action = e.args[1] if len(e.args) > 1 else ""
+        agent_id = e.args[2] if len(e.args) > 2 else ""
+        reason = e.args[3] if len(e.args) > 3 else "phone"
+        event: ce.Event | None = {
+            "login": ce.AgentLogin(agent_id), "logout": ce.AgentLogout(agent_id, reason),
+            "pause": ce.AgentPause(agent_id, reason), "unpause": ce.AgentUnpause(agent_id),
+        }.get(action)
+        ok = event is not None and self.engine.agent(agent_id) is not None
+        if ok and event is not None:
+            self.handle(event)
+        media = "sound:agent-loginok" if ok and action == "login" else (
+            "sound:agent-loggedoff" if ok and action == "logout" else ("sound:beep" if ok else "sound:pbx-invalid"))
+
+        async def confirm() -> None:
+            rest = self.s.ari.rest
+            await self.s.quietly(rest.channels.answer(channel_id=e.channel.id))
+            done = self.s.ari.expect_event("PlaybackFinished", playback_id=f"pb-{e.channel.id}", timeout=10)
+            try:
+                await rest.channels.play(channel_id=e.channel.id, media=media, playback_id=f"pb-{e.channel.id}")
+                await done
+            except Exception:  # noqa: BLE001 - the confirmation is a courtesy
+                done.cancel()
+            await self.s.quietly(rest.channels.hangup(channel_id=e.channel.id))
+
+        self.s.spawn(confirm(), name=f"feature-{e.channel.id}")
+
+    # ------------------------------------------------------------------ Asterisk events
+    def _caller_handler(self, link: ItemLink):  # type: ignore[no-untyped-def]
+        def on_event(e: ev.Event) -> None:
+            self._on_caller_event(link, e)
+        return on_event
+
+    def _agent_handler(self, offer: OfferLink):  # type: ignore[no-untyped-def]
+        def on_event(e: ev.Event) -> None:
+            self._on_agent_event(offer, e)
+        return on_event
+
+    def _on_caller_event(self, link: ItemLink, e: ev.Event) -> None:
+        if isinstance(e, ev.ChannelDtmfReceived):
+            if not link.connected and not link.ended:
+                self.handle(ce.DtmfPressed(link.item_id, e.digit))
+        elif isinstance(e, ev.StasisEnd | ev.ChannelDestroyed):
+            self._caller_gone(link)
+
+    def _caller_gone(self, link: ItemLink) -> None:
+        if link.ended:
+            return
+        link.ended = True
+        if link.connected:
+            self.s.recorder.set_call(link.item_id, hangup_by="caller")
+            self.handle(ce.CallEnded(link.item_id, by="caller"))
+            self._teardown(link)
+        else:
+            self.s.recorder.set_call(link.item_id, hangup_by="caller")
+            self.handle(ce.CallLeft(link.item_id))
+            self.items.pop(link.item_id, None)
+
+    def _on_agent_event(self, offer: OfferLink, e: ev.Event) -> None:
+        if isinstance(e, ev.StasisStart):
+            if offer.offer_id in self.offers and not offer.answered:
+                offer.answered = True
+                self.handle(ce.OfferAnswered(offer.offer_id))
+            elif offer.offer_id not in self.offers:
+                self.s.spawn(self.s.quietly(self.s.ari.rest.channels.hangup(channel_id=e.channel.id)))
+        elif isinstance(e, ev.ChannelDestroyed | ev.StasisEnd):
+            if isinstance(e, ev.StasisEnd) and not offer.answered:
+                return  # not answered yet: the ChannelDestroyed that follows carries the cause
+            self._agent_gone(offer, getattr(e, "cause", None))
+
+    def _agent_gone(self, offer: OfferLink, cause: int | None) -> None:
+        if self.offers.pop(offer.offer_id, None) is None:
+            return
+        link = self.items.get(offer.item_id)
+        if link is not None and link.connected and link.agent_channel == offer.channel_id:
+            if not link.ended:
+                link.ended = True
+                self.s.recorder.set_call(link.item_id, hangup_by="agent")
+                self.handle(ce.CallEnded(link.item_id, by="agent"))
+                self._teardown(link)
+            return
+        if not offer.answered:
+            reason = _FAIL_REASONS.get(dial_failure(cause), "unavailable")
+            self.s.recorder.set_leg(offer.channel_id, outcome=reason)
+            self.handle(ce.OfferFailed(offer.offer_id, reason))
+        else:
+            # Answered, but gone before the bridge: the agent hung up at once.
+            self.handle(ce.AgentLegLost(offer.agent_id))
+
+    def _teardown(self, link: ItemLink) -> None:
+        """End a connected call: hang up whichever side is still there, drop the bridge."""
+        self.items.pop(link.item_id, None)
+        if link.agent_channel:
+            self.offers = {k: o for k, o in self.offers.items() if o.channel_id != link.agent_channel}
+        rest = self.s.ari.rest
+
+        async def down() -> None:
+            for cid in (link.channel_id, link.agent_channel):
+                if cid:
+                    await self.s.quietly(rest.channels.hangup(channel_id=cid))
+            if link.bridge_id:
+                await self.s.quietly(rest.bridges.destroy(bridge_id=link.bridge_id))
+        self._serial(link.item_id, down())
+
+    # ------------------------------------------------------------------ commands
+    def execute(self, commands: list[cmd.Command]) -> None:
+        for c in commands:
+            try:
+                self._execute_one(c)
+            except Exception:
+                log.exception("ACD command failed", extra={"command": type(c).__name__})
+
+    def _execute_one(self, c: cmd.Command) -> None:
+        w = self.s.writer
+        if isinstance(c, cmd.QueueLog):
+            w.queue_event(at=_ts(c.at), event=c.event, queue=c.queue, call_id=c.item_id, agent_id=c.agent_id,
+                          data=dict(c.data))
+        elif isinstance(c, cmd.AgentStateChanged):
+            w.agent_state(at=_ts(c.at), agent_id=c.agent_id, old_state=c.old, state=c.new, reason=c.reason)
+        elif isinstance(c, cmd.Offer):
+            self._offer(c)
+        elif isinstance(c, cmd.CancelOffer):
+            self._cancel_offer(c)
+        elif isinstance(c, cmd.Connect):
+            self._connect(c)
+        elif isinstance(c, cmd.StartHold):
+            link = self.items.get(c.item_id)
+            if link and link.channel_id:
+                self._serial(c.item_id, self.s.quietly(
+                    self.s.ari.rest.channels.start_moh(channel_id=link.channel_id)))
+        elif isinstance(c, cmd.Announce):
+            self._announce(c)
+        elif isinstance(c, cmd.ExitQueue):
+            self._exit(c)
+        elif isinstance(c, cmd.ItemMoved):
+            self.s.recorder.set_call(c.item_id, queue=c.to_queue, data={"moved_from": c.from_queue,
+                                                                         "move_reason": c.reason})
+            link = self.items.get(c.item_id)
+            if link is not None:
+                link.queue = c.to_queue
+        hook = self.item_handlers.get(getattr(c, "item_id", None) or "")
+        if hook is not None:
+            hook(c)
+
+    def _offer(self, c: cmd.Offer) -> None:
+        channel_id = self.s.ari.new_id("agent")
+        offer = OfferLink(c.offer_id, c.item_id, c.agent_id, channel_id)
+        self.offers[c.offer_id] = offer
+        self.s.own_channel(channel_id, self._agent_handler(offer))
+        self.s.recorder.add_leg(channel_id, call_id=c.item_id, role="agent", agent_id=c.agent_id,
+                                endpoint=c.endpoint, data={"offer_id": c.offer_id})
+        caller = c.caller_id_hint or "unknown"
+        caller_id = f'"{c.queue}: {caller}" <{caller}>'
+        rest = self.s.ari.rest
+
+        async def originate() -> None:
+            try:
+                await rest.channels.originate(endpoint=c.endpoint, app=self.s.settings.app_name,
+                                              app_args=f"agent-leg,{c.item_id}", channel_id=channel_id,
+                                              caller_id=caller_id, timeout=int(c.timeout) + 5,
+                                              variables={"ARI_APP_QUEUE": c.queue, "ARI_APP_ITEM": c.item_id})
+            except Exception as exc:  # noqa: BLE001 - any failure to ring is "unavailable"
+                log.warning("agent originate failed", extra={"agent_id": c.agent_id, "error": str(exc)})
+                if self.offers.pop(c.offer_id, None) is not None:
+                    self.s.recorder.set_leg(channel_id, outcome="failed", ended_at=datetime.now(UTC))
+                    self.s.recorder.legs.pop(channel_id, None)
+                    self.handle(ce.OfferFailed(c.offer_id, "unavailable"))
+        self.s.spawn(originate(), name=f"offer-{c.offer_id}")
+
+    def _cancel_offer(self, c: cmd.CancelOffer) -> None:
+        offer = self.offers.pop(c.offer_id, None)
+        if offer is None:
+            return
+        outcome = {"timeout": "noanswer", "caller-left": "canceled", "answered-elsewhere": "canceled"}.get(
+            c.reason, "canceled")
+        self.s.recorder.set_leg(offer.channel_id, outcome=outcome)
+        self.s.spawn(self.s.quietly(self.s.ari.rest.channels.hangup(channel_id=offer.channel_id)))
+
+    def _connect(self, c: cmd.Connect) -> None:
+        link = self.items.get(c.item_id)
+        offer = self.offers.get(c.offer_id)
+        if link is None or offer is None:
+            return
+        link.connected = True
+        link.agent_channel = offer.channel_id
+        link.agent_id = c.agent_id
+        link.bridge_id = self.s.ari.new_id("bridge")
+        self.s.recorder.set_leg(offer.channel_id, outcome="answered")
+        self.s.recorder.set_call(c.item_id, agent_id=c.agent_id, outcome="answered")
+        if link.channel_id is None:
+            return  # channel-less item (callback): its owner connects it
+        rest = self.s.ari.rest
+        bridge_id, caller, agent = link.bridge_id, link.channel_id, offer.channel_id
+
+        async def bridge() -> None:
+            await rest.bridges.create(bridge_id=bridge_id, type="mixing", name=f"queue-{c.item_id}")
+            await self.s.quietly(rest.channels.stop_moh(channel_id=caller))
+            await rest.bridges.add_channel(bridge_id=bridge_id, channel=[caller, agent])
+        self._serial(c.item_id, bridge())
+
+    def _announce(self, c: cmd.Announce) -> None:
+        link = self.items.get(c.item_id)
+        media = announcement_media(c)
+        if link is None or link.channel_id is None or not media:
+            return
+        rest, channel = self.s.ari.rest, link.channel_id
+
+        async def play() -> None:
+            if link.connected or link.ended:
+                return
+            playback_id = self.s.ari.new_id("pb")
+            done = self.s.ari.expect_event("PlaybackFinished", playback_id=playback_id, timeout=60)
+            try:
+                await self.s.quietly(rest.channels.stop_moh(channel_id=channel))
+                await rest.channels.play(channel_id=channel, media=media, playback_id=playback_id)
+                await done
+            except Exception:  # noqa: BLE001 - gone caller or failed prompt: back to music
+                done.cancel()
+            if not link.connected and not link.ended:
+                await self.s.quietly(rest.channels.start_moh(channel_id=channel))
+        self._serial(c.item_id, play())
+
+    def _exit(self, c: cmd.ExitQueue) -> None:
+        link = self.items.pop(c.item_id, None)
+        self.s.recorder.set_call(c.item_id, outcome=_EXIT_OUTCOMES.get(c.reason, c.reason))
+        if link is None or link.channel_id is None:
+            if link is not None:
+                self.s.recorder.release(c.item_id)
+            return
+        link.ended = True
+        self.s.channel_handlers.pop(link.channel_id, None)
+        rest, channel = self.s.ari.rest, link.channel_id
+        dest = c.destination
+
+        async def leave() -> None:
+            await self.s.quietly(rest.channels.stop_moh(channel_id=channel))
+            await self.s.quietly(rest.channels.set_variable(channel_id=channel, variable="QUEUESTATUS",
+                                                            value=_QUEUESTATUS.get(c.reason, "CONTINUE")))
+            if dest and dest.startswith("context:"):
+                ctx, _, rest_ = dest[len("context:"):].partition(",")
+                exten, _, prio = rest_.partition(",")
+                await self.s.quietly(rest.channels.continue_in_dialplan(
+                    channel_id=channel, context=ctx, extension=exten, priority=int(prio or 1)))
+            elif dest and dest.startswith("voicemail:"):
+                await self.s.quietly(rest.channels.continue_in_dialplan(
+                    channel_id=channel, context="ari-app-voicemail", extension=dest.split(":", 1)[1], priority=1))
+            elif dest is None and link.from_dialplan:
+                await self.s.quietly(rest.channels.continue_in_dialplan(channel_id=channel))
+            else:
+                await self.s.quietly(rest.channels.hangup(channel_id=channel))
+        self._serial(c.item_id, leave())
+
+    def _serial(self, key: str, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run `coro` after the previous REST work for the same item (one caller's calls in order)."""
+        prev = self._chains.get(key)
+
+        async def run() -> None:
+            if prev is not None and not prev.done():
+                await asyncio.gather(prev, return_exceptions=True)
+            await coro
+
+        task = self.s.spawn(run(), name=f"acd-{key}")
+        self._chains[key] = task
+        task.add_done_callback(lambda t: self._chains.pop(key, None) if self._chains.get(key) is t else None)
+
+    # ------------------------------------------------------------------ reconcile and audit
+    async def on_reconcile(self, result: dict[str, Any]) -> None:
+        self._check_alive(set(result["channels"]), set(result["bridges"]), restarted=self._restored)
+        self._restored = False
+
+    async def _audit_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.audit_interval)
+            if not self.s.ari.connected:
+                continue
+            try:
+                channels = await self.s.ari.rest.channels.list()
+            except Exception:  # noqa: BLE001
+                continue
+            self._check_alive({c.id for c in channels}, None, restarted=False)
+
+    def _check_alive(self, alive: set[str], bridges: set[str] | None, *, restarted: bool) -> None:
+        """Free agents and items whose channels vanished without the events we expected."""
+        for offer in list(self.offers.values()):
+            if offer.channel_id in alive:
+                if restarted and not offer.answered:
+                    # A ring we were timing before the restart: cancel it, the core re-offers.
+                    self.offers.pop(offer.offer_id, None)
+                    self.s.spawn(self.s.quietly(self.s.ari.rest.channels.hangup(channel_id=offer.channel_id)))
+                    self.handle(ce.OfferFailed(offer.offer_id, "unavailable"))
+                continue
+            link = self.items.get(offer.item_id)
+            log.warning("agent leg vanished", extra={"agent_id": offer.agent_id, "channel_id": offer.channel_id})
+            self.s.recorder.close_lost(offer.channel_id, datetime.now(UTC))
+            if link is not None and link.connected and link.agent_channel == offer.channel_id:
+                self._agent_gone(offer, None)
+            elif offer.offer_id in self.offers:
+                self.offers.pop(offer.offer_id, None)
+                if offer.answered:
+                    self.handle(ce.AgentLegLost(offer.agent_id))
+                else:
+                    self.handle(ce.OfferFailed(offer.offer_id, "unavailable"))
+        for link in list(self.items.values()):
+            if link.channel_id is None or link.ended:
+                continue
+            if link.channel_id not in alive:
+                self.s.recorder.close_lost(link.channel_id, datetime.now(UTC))
+                self._caller_gone(link)
+            elif restarted and not link.connected:
+                self._serial(link.item_id, self.s.quietly(
+                    self.s.ari.rest.channels.start_moh(channel_id=link.channel_id)))
+        for agent_id in [a.id for a in self.engine.agents() if a.status == "on_call"]:
+            if not any(o.agent_id == agent_id for o in self.offers.values()) and not any(
+                    link.agent_id == agent_id and link.connected for link in self.items.values()):
+                self.handle(ce.AgentLegLost(agent_id))
+
+
+def _parse_skills(text: str) -> dict[str, int]:
+    skills: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.replace("+", "&").split("&"))):
+        name, _, level = part.partition(":")
+        skills[name] = int(level) if level else 1
+    return skills
