@@ -1,0 +1,189 @@
+"""`ari-app demo`: a small contact center working on the local sandbox.
+
+Starts the sandbox (Asterisk 22 + PostgreSQL), the app, simulated agents (Local channels that
+answer after a ring and talk for a while) and a stream of simulated callers (random arrivals,
+random patience: some give up), configures two queues over the HTTP API like an operator would,
+prints a status line every few seconds and a summary at the end, computed from the records in
+PostgreSQL. `--duration N` ends it by itself; Ctrl-C ends it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import secrets
+import signal
+import sys
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from ari_app.logs import setup_logging
+
+QUEUES: dict[str, dict[str, Any]] = {
+    "support": {"strategy": "longest-idle", "wrapup_time": 3, "ring_timeout": 12, "retry_delay": 1,
+                "announce_position": True, "announce_frequency": 30, "max_wait": 180,
+                "autopause_after": 2, "service_level_threshold": 20},
+    "sales": {"strategy": "ring-all", "wrapup_time": 2, "ring_timeout": 15, "retry_delay": 1,
+              "max_wait": 120, "service_level_threshold": 20},
+}
+
+
+def demo_agents(n: int, rng: random.Random) -> list[dict[str, Any]]:
+    agents = []
+    for i in range(n):
+        ring = rng.choice([1, 2, 3])
+        talk = rng.choice([8, 12, 15, 20, 25])
+        spec = "noanswer" if i == n - 1 and n > 3 else f"ans{ring}-talk{talk}"
+        queues = {"support": 0} if i % 3 else {"support": 0, "sales": 1}
+        if i == 1:
+            queues = {"sales": 0}
+        agents.append({"id": f"agent{1001 + i}", "endpoint": f"Local/{spec}@sim-agent", "memberships": queues,
+                       "skills": {}})
+    return agents
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.token = secrets.token_urlsafe(16)
+        self.placed = 0
+        self.stop = asyncio.Event()
+
+    async def run(self) -> int:
+        from ari_app.sandbox.asterisk import Sandbox  # the sandbox is only needed by the demo
+        from ari_app.service import Service, StartupError
+
+        print("starting the sandbox (first run builds an Asterisk 22 root: about a minute)...", flush=True)
+        sandbox = Sandbox(instance="demo", ari_port=self.args.ari_port, pg_port=self.args.pg_port)
+        info = await asyncio.to_thread(sandbox.up)
+        settings = info.settings(http_port=self.args.port, api_tokens=[self.token], log_level="WARNING")
+        service = Service(settings)
+        try:
+            await service.start()
+        except StartupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        base = f"http://{settings.http_host}:{service.http_port}"
+        print(f"app serving on {base}  (API token: {self.token})")
+        print(f"  live queues: curl -H 'Authorization: Bearer {self.token}' {base}/api/v1/queues")
+        print(f"  call records: {base}/api/v1/calls   OpenAPI: {base}/api/v1/openapi.json", flush=True)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop.set)
+        try:
+            async with aiohttp.ClientSession(base, headers={"Authorization": f"Bearer {self.token}"}) as http:
+                await self.configure(http)
+                tasks = [asyncio.create_task(self.callers(service)), asyncio.create_task(self.status(http))]
+                try:
+                    await asyncio.wait_for(self.stop.wait(), self.args.duration or None)
+                except TimeoutError:
+                    pass
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            print("stopping: hanging up calls still in progress...", flush=True)
+            for ch in await service.ari.rest.channels.list():
+                await service.quietly(service.ari.rest.channels.hangup(channel_id=ch.id))
+            await wait_until(lambda: not service.recorder.legs, timeout=5)
+        finally:
+            await service.stop()
+        await self.summary(info.database_url)
+        if not self.args.keep_sandbox:
+            await asyncio.to_thread(sandbox.down)
+        return 0
+
+    async def configure(self, http: aiohttp.ClientSession) -> None:
+        for name, cfg in QUEUES.items():
+            r = await http.put(f"/api/v1/queues/{name}", json=cfg)
+            r.raise_for_status()
+        for agent in demo_agents(self.args.agents, self.rng):
+            r = await http.put(f"/api/v1/agents/{agent['id']}", json=agent)
+            r.raise_for_status()
+            r = await http.post(f"/api/v1/agents/{agent['id']}/state", json={"state": "available"})
+            r.raise_for_status()
+        print(f"configured queues {', '.join(QUEUES)} and {self.args.agents} agents (logged in)", flush=True)
+
+    async def callers(self, service: Any) -> None:
+        rate = self.args.rate / 60.0
+        while True:
+            await asyncio.sleep(self.rng.expovariate(rate))
+            queue = "support" if self.rng.random() < 0.7 else "sales"
+            patience = self.rng.choice([0, 0, 20, 30, 45, 60, 90])
+            number = f"06{self.rng.randrange(10**8):08d}"
+            try:
+                await service.ari.rest.channels.originate(
+                    endpoint=f"Local/patience{patience}@sim-caller", context="inbound", extension=queue,
+                    priority=1, caller_id=f'"Caller" <{number}>')
+                self.placed += 1
+            except Exception as exc:  # noqa: BLE001 - a demo goes on
+                print(f"caller originate failed: {exc}", file=sys.stderr)
+
+    async def status(self, http: aiohttp.ClientSession) -> None:
+        while True:
+            await asyncio.sleep(self.args.status_every)
+            queues = (await (await http.get("/api/v1/queues")).json())["queues"]
+            agents = (await (await http.get("/api/v1/agents")).json())["agents"]
+            states: dict[str, int] = {}
+            for a in agents:
+                states[a["status"]] = states.get(a["status"], 0) + 1
+            q = "  ".join(f"{x['name']}: {x['waiting']} waiting (longest {x['longest_wait']:.0f}s)" for x in queues)
+            s = ", ".join(f"{v} {k}" for k, v in sorted(states.items()))
+            print(f"[{self.placed} callers so far] {q} | agents: {s}", flush=True)
+
+    async def summary(self, dsn: str) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            row = await conn.fetchrow(
+                """SELECT count(*) AS calls,
+                          count(*) FILTER (WHERE outcome = 'answered') AS answered,
+                          count(*) FILTER (WHERE outcome = 'abandoned') AS abandoned,
+                          count(*) FILTER (WHERE outcome = 'answered' AND
+                                bridged_at - entered_queue_at <= interval '20 seconds') AS answered_in_sl,
+                          count(*) FILTER (WHERE outcome = 'abandoned' AND
+                                ended_at - entered_queue_at > interval '20 seconds') AS abandoned_after_sl,
+                          avg(extract(epoch FROM bridged_at - entered_queue_at))
+                              FILTER (WHERE outcome = 'answered') AS asa,
+                          sum(extract(epoch FROM ended_at - bridged_at)) AS talk
+                   FROM calls WHERE queue IS NOT NULL""")
+        finally:
+            await conn.close()
+        calls, answered, abandoned = row["calls"], row["answered"], row["abandoned"]
+        sl_base = answered + row["abandoned_after_sl"]
+        sl = 100.0 * row["answered_in_sl"] / sl_base if sl_base else 0.0
+        print("\n=== demo summary (from the call records in PostgreSQL) ===")
+        print(f"calls: {calls}   answered: {answered}   abandoned: {abandoned}   other: {calls - answered - abandoned}")
+        print(f"service level (answered within 20 s / answered + abandoned after 20 s): {sl:.1f}%")
+        print(f"abandon rate: {100.0 * abandoned / calls if calls else 0.0:.1f}%   "
+              f"ASA: {float(row['asa'] or 0):.1f} s   talk time: {float(row['talk'] or 0) / 60:.1f} min", flush=True)
+
+
+async def wait_until(condition: Any, *, timeout: float, interval: float = 0.05) -> bool:
+    """Wait for the hangup events to reach the recorder before the final flush."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(interval)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="ari-app demo", description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--duration", type=float, default=0, help="seconds to run (0: until Ctrl-C)")
+    p.add_argument("--agents", type=int, default=5)
+    p.add_argument("--rate", type=float, default=20, help="callers per minute")
+    p.add_argument("--port", type=int, default=8080, help="HTTP port of the app")
+    p.add_argument("--ari-port", type=int, default=18088)
+    p.add_argument("--pg-port", type=int, default=15433)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--status-every", type=float, default=5)
+    p.add_argument("--keep-sandbox", action="store_true", help="leave Asterisk and PostgreSQL running")
+    args = p.parse_args(argv)
+    setup_logging("WARNING")
+    return asyncio.run(Demo(args).run())
