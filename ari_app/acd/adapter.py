@@ -90,6 +90,7 @@ class AcdAdapter:
         self._persist_task: asyncio.Task[None] | None = None
         self._dirty = False
         self._restored = False
+        self._watchers: list[tuple[Any, asyncio.Future[None]]] = []
         #: Other capabilities (callbacks, click-to-call) hook Connect/ExitQueue of their own items.
         self.item_handlers: dict[str, Any] = {}
         service.routes["queue"] = self.on_queue_call
@@ -108,7 +109,26 @@ class AcdAdapter:
         self._dirty = True
         self.execute(commands)
         self._timer_wakeup.set()
+        if self._watchers:
+            self._check_watchers()
         return commands
+
+    async def wait_until(self, predicate: Any, *, timeout: float) -> None:
+        """Wait until `predicate()` holds, re-checked after every event the engine handles
+        (for tests and tools that wait on ACD state rather than on an ARI event)."""
+        if predicate():
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._watchers.append((predicate, fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        finally:
+            self._watchers = [(p, f) for p, f in self._watchers if f is not fut]
+
+    def _check_watchers(self) -> None:
+        for predicate, fut in self._watchers:
+            if not fut.done() and predicate():
+                fut.set_result(None)
 
     async def start(self) -> None:
         self._timer_task = asyncio.create_task(self._timer_loop(), name="acd-timers")

@@ -1,0 +1,252 @@
+"""Inbound queueing on the sandbox: simulated callers and agents are real Local channels.
+
+Each test asserts what a supervisor would check: who got bridged with whom, and which rows the
+call left in PostgreSQL (calls, queue_events, agent_states)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from ari_app.ari import events as ev
+from ari_app.service import Service
+
+from .helpers import api, destroyed, fetch, fetch_call, hangup_all, reset_db, running_service
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+async def clean(sandbox):
+    await reset_db(sandbox.info.database_url)
+    yield
+
+
+async def setup_queue(service: Service, queue: str, config: dict[str, Any],
+                      agents: list[tuple[str, str]], *, login: bool = True) -> None:
+    """Declare a queue and its agents over the HTTP API, then log the agents in, in list order."""
+    async with api(service) as http:
+        r = await http.put(f"/api/v1/queues/{queue}", json=config)
+        assert r.status in (200, 201), await r.text()
+        for agent_id, spec in agents:
+            body = {"endpoint": f"Local/{spec}@sim-agent", "memberships": {queue: 0}}
+            r = await http.put(f"/api/v1/agents/{agent_id}", json=body)
+            assert r.status in (200, 201), await r.text()
+        if login:
+            for agent_id, _ in agents:
+                r = await http.post(f"/api/v1/agents/{agent_id}/state", json={"state": "available"})
+                assert r.status == 200, await r.text()
+
+
+async def call_queue(service: Service, queue: str, caller_spec: str = "patience0", *,
+                     number: str = "0611111111", options: str = "") -> str:
+    """A simulated caller dials in through the `inbound` dialplan context, into the queue; with
+    `options` (Stasis arguments such as `skills=spanish:3`) it enters the app directly instead."""
+    caller_id = service.ari.new_id("caller")
+    started = service.ari.expect_stasis_start(caller_id, timeout=10)
+    common = {"endpoint": f"Local/{caller_spec}@sim-caller", "channel_id": caller_id,
+              "other_channel_id": caller_id + "-phone", "caller_id": f'"C" <{number}>'}
+    if options:
+        await service.ari.rest.channels.originate(app=service.settings.app_name,
+                                                  app_args=f"queue,{queue},{options}", **common)
+    else:
+        await service.ari.rest.channels.originate(context="inbound", extension=queue, priority=1, **common)
+    await started
+    return caller_id
+
+
+def bridged_with(caller: str):  # type: ignore[no-untyped-def]
+    return lambda e: (isinstance(e, ev.ChannelEnteredBridge) and len(e.bridge.channels) == 2
+                      and caller in e.bridge.channels)
+
+
+def agent_of(service: Service, event: ev.ChannelEnteredBridge, caller: str) -> str | None:
+    other = next(c for c in event.bridge.channels if c != caller)
+    leg = service.recorder.leg(other)
+    return leg.agent_id if leg else None
+
+
+async def queue_events(sandbox, call_id: str) -> list[str]:
+    rows = await fetch(sandbox.info.database_url, "SELECT event FROM queue_events WHERE call_id = $1 ORDER BY id",
+                       call_id)
+    return [r["event"] for r in rows]
+
+
+@pytest.mark.parametrize(("strategy", "expected"), [
+    ("longest-idle", "a2"),      # a2 logged in first: idle longest
+    ("linear", "a1"),            # top-down in member order
+    ("fewest-calls", "a2"),      # a1 has taken a call already (first caller)
+])
+async def test_strategy_picks_the_expected_agent(sandbox, strategy, expected):
+    async with running_service(sandbox) as service:
+        agents = [("a2", "ans0"), ("a1", "ans0")] if strategy == "longest-idle" else [("a1", "ans0"), ("a2", "ans0")]
+        await setup_queue(service, "support", {"strategy": strategy, "ring_timeout": 10}, agents)
+        if strategy == "fewest-calls":
+            # a1 takes one call first (linear order would also give a1): it now has more calls.
+            first = service.ari.expect(
+                lambda e: isinstance(e, ev.ChannelEnteredBridge) and len(e.bridge.channels) == 2, timeout=10)
+            async with api(service) as http:
+                await http.post("/api/v1/agents/a2/state", json={"state": "paused", "reason": "test"})
+            c0 = await call_queue(service, "support")
+            e0 = await first
+            assert agent_of(service, e0, c0) == "a1"
+            gone = service.ari.expect(destroyed(c0), timeout=10)
+            await service.ari.rest.channels.hangup(channel_id=c0)
+            await gone
+            async with api(service) as http:
+                await http.post("/api/v1/agents/a2/state", json={"state": "available"})
+        caller = await call_queue(service, "support")
+        event = await service.ari.expect(bridged_with(caller), timeout=10)
+        assert agent_of(service, event, caller) == expected
+        gone = service.ari.expect(destroyed(caller), timeout=10)
+        await service.ari.rest.channels.hangup(channel_id=caller)
+        await gone
+        await service.writer.flush(timeout=5)
+        row = await fetch_call(sandbox.info.database_url, caller)
+        assert row["queue"] == "support" and row["agent_id"] == expected and row["outcome"] == "answered"
+        assert row["position_on_entry"] == 1
+        events = await queue_events(sandbox, caller)
+        assert events[0] == "ENTERQUEUE" and "CONNECT" in events and events[-1] == "COMPLETECALLER"
+        await hangup_all(service)
+
+
+async def test_no_answer_rings_next_agent_and_autopauses(sandbox):
+    async with running_service(sandbox) as service:
+        await setup_queue(service, "support", {"strategy": "linear", "ring_timeout": 2, "retry_delay": 0.2,
+                                               "autopause_after": 1},
+                          [("lazy", "noanswer"), ("eager", "ans0")])
+        caller = await call_queue(service, "support")
+        event = await service.ari.expect(bridged_with(caller), timeout=15)
+        assert agent_of(service, event, caller) == "eager"
+        assert service.acd.engine.agent("lazy").status == "paused"
+        await service.writer.flush(timeout=5)
+        events = await queue_events(sandbox, caller)
+        assert events.index("RINGNOANSWER") < events.index("CONNECT")
+        offers = await fetch(sandbox.info.database_url,
+                             "SELECT agent_id, outcome FROM call_legs WHERE call_id = $1 AND role = 'agent' "
+                             "ORDER BY created_at", caller)
+        assert [(o["agent_id"], o["outcome"]) for o in offers] == [("lazy", "noanswer"), ("eager", "answered")]
+        states = await fetch(sandbox.info.database_url,
+                             "SELECT state, reason FROM agent_states WHERE agent_id = 'lazy' ORDER BY id")
+        assert states[-1]["state"] == "paused"
+        await hangup_all(service)
+
+
+async def test_abandon_while_waiting_is_recorded(sandbox):
+    async with running_service(sandbox) as service:
+        await setup_queue(service, "support", {"strategy": "ring-all"}, [("a1", "ans0")], login=False)
+        caller = await call_queue(service, "support", "patience2")
+        await service.ari.expect(destroyed(caller), timeout=10)
+        await service.writer.flush(timeout=5)
+        row = await fetch_call(sandbox.info.database_url, caller)
+        assert row["outcome"] == "abandoned" and row["hangup_by"] == "caller"
+        assert row["bridged_at"] is None
+        wait = (row["ended_at"] - row["entered_queue_at"]).total_seconds()
+        assert 1.5 <= wait <= 5, wait
+        assert (await queue_events(sandbox, caller))[-1] == "ABANDON"
+
+
+async def test_abandon_while_ringing_cancels_the_agent_leg_and_frees_the_agent(sandbox):
+    async with running_service(sandbox) as service:
+        await setup_queue(service, "support", {"strategy": "ring-all", "ring_timeout": 30}, [("a1", "noanswer")])
+        caller = await call_queue(service, "support", "patience2")
+        await service.ari.expect(destroyed(caller), timeout=10)
+        agent_leg_gone = service.ari.expect(lambda e: isinstance(e, ev.ChannelDestroyed)
+                                            and e.channel.id.startswith("agent-"), timeout=10)
+        await agent_leg_gone
+        assert service.acd.engine.agent("a1").status == "available"
+        await service.writer.flush(timeout=5)
+        legs = await fetch(sandbox.info.database_url,
+                           "SELECT outcome FROM call_legs WHERE call_id = $1 AND role = 'agent'", caller)
+        assert [leg["outcome"] for leg in legs] == ["canceled"]
+        assert (await fetch_call(sandbox.info.database_url, caller))["outcome"] == "abandoned"
+
+
+async def test_wrapup_after_the_call_then_available(sandbox):
+    async with running_service(sandbox) as service:
+        await setup_queue(service, "support", {"strategy": "ring-all", "wrapup_time": 1.0}, [("a1", "ans0-talk1")])
+        caller = await call_queue(service, "support")
+        await service.ari.expect(bridged_with(caller), timeout=10)
+        await service.ari.expect(destroyed(caller), timeout=10)  # the agent hangs up after 1 s
+        assert service.acd.engine.agent("a1").status == "wrapup"
+        await service.writer.flush(timeout=5)
+        row = await fetch_call(sandbox.info.database_url, caller)
+        assert row["hangup_by"] == "agent"
+        assert (await queue_events(sandbox, caller))[-1] == "COMPLETEAGENT"
+        await service.acd.wait_until(lambda: service.acd.engine.agent("a1").status == "available", timeout=5)
+        await service.writer.flush(timeout=5)
+        states = [r["state"] for r in await fetch(sandbox.info.database_url,
+                                                  "SELECT state FROM agent_states WHERE agent_id = 'a1' ORDER BY id")]
+        assert states[-4:] == ["ringing", "on_call", "wrapup", "available"]
+
+
+async def test_skill_requirement_relaxes_over_time_keeping_the_call(sandbox):
+    async with running_service(sandbox) as service:
+        async with api(service) as http:
+            r = await http.put("/api/v1/queues/support", json={"strategy": "ring-all",
+                                                               "skill_escalation": [[2, 1]]})
+            assert r.status == 201, await r.text()
+            r = await http.put("/api/v1/agents/junior", json={"endpoint": "Local/ans0@sim-agent",
+                                                              "memberships": {"support": 0}, "skills": {"spanish": 1}})
+            assert r.status == 201, await r.text()
+            await http.post("/api/v1/agents/junior/state", json={"state": "available"})
+        caller = await call_queue(service, "support", options="skills=spanish:3")
+        event = await service.ari.expect(bridged_with(caller), timeout=10)
+        assert agent_of(service, event, caller) == "junior"
+        await service.writer.flush(timeout=5)
+        row = await fetch_call(sandbox.info.database_url, caller)
+        waited = (row["bridged_at"] - row["entered_queue_at"]).total_seconds()
+        assert waited >= 1.9, f"the junior agent was offered before the requirement relaxed ({waited:.2f}s)"
+        await hangup_all(service)
+
+
+async def test_app_restart_keeps_waiting_callers_in_order(sandbox):
+    async with running_service(sandbox) as first:
+        await setup_queue(first, "support", {"strategy": "ring-all"}, [("a1", "ans0")], login=False)
+        c1 = await call_queue(first, "support", number="0600000001")
+        c2 = await call_queue(first, "support", number="0600000002")
+        assert first.acd.engine.position(c1) == 1 and first.acd.engine.position(c2) == 2
+    # The app stopped; the callers are still in Asterisk, waiting in the Stasis app.
+    async with running_service(sandbox) as second:
+        assert second.acd.engine.position(c1) == 1 and second.acd.engine.position(c2) == 2
+        bridged = second.ari.expect(bridged_with(c1), timeout=10)
+        async with api(second) as http:
+            r = await http.post("/api/v1/agents/a1/state", json={"state": "available"})
+            assert r.status == 200
+        await bridged
+        assert second.acd.engine.position(c2) == 1
+        await hangup_all(second)
+
+
+async def test_asterisk_restart_mid_call_frees_the_agent_and_closes_the_call(sandbox):
+    async with running_service(sandbox) as service:
+        await setup_queue(service, "support", {"strategy": "ring-all"}, [("a1", "ans0")])
+        caller = await call_queue(service, "support")
+        await service.ari.expect(bridged_with(caller), timeout=10)
+        assert service.acd.engine.agent("a1").status == "on_call"
+        reconnected = service.ari.expect(lambda e: isinstance(e, ev.ClientConnected) and e.reconnect, timeout=60)
+        service.reconciled.clear()
+        await asyncio.to_thread(sandbox.restart_asterisk)
+        await reconnected
+        await asyncio.wait_for(service.reconciled.wait(), 10)
+        assert service.acd.engine.agent("a1").status in ("wrapup", "available")
+        await service.writer.flush(timeout=5)
+        row = await fetch_call(sandbox.info.database_url, caller)
+        assert row["ended_at"] is not None and row["outcome"] == "answered"
+
+
+async def test_bad_queue_config_is_refused_naming_the_field_and_changes_nothing(sandbox):
+    async with running_service(sandbox) as service, api(service) as http:
+        r = await http.put("/api/v1/queues/support", json={"strategy": "round-the-houses"})
+        assert r.status == 422
+        assert (await r.json())["error"]["field"] == "strategy"
+        r = await http.put("/api/v1/queues/support", json={"ring_timeout": -1})
+        assert r.status == 422 and (await r.json())["error"]["field"] == "ring_timeout"
+        r = await http.get("/api/v1/queues/support")
+        assert r.status == 404
+        r = await http.put("/api/v1/agents/x", json={"endpoint": "Local/ans0@sim-agent", "memberships": {"nope": 0}})
+        assert r.status == 422 and (await r.json())["error"]["field"] == "memberships"
+        rows = await fetch(sandbox.info.database_url, "SELECT * FROM acd_queues")
+        assert rows == []
