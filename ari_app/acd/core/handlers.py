@@ -28,7 +28,6 @@ from .routing import Router
 from .state import AgentRt, ItemRt, OfferRt, QueueRt
 from .timers import TimerName
 
-MAX_HOPS = 8  # overflow chain length before giving up and leaving the ACD
 UNANSWERED = ("noanswer", "rejected")
 
 
@@ -70,14 +69,16 @@ class Core(Router):
         new: bool,
         seq: int | None = None,
         boost: int = 0,
-        hops: int = 0,
+        visited: tuple[str, ...] = (),
         check: bool = True,
     ) -> None:
         cfg = q.config
         if check and cfg.max_len and len(q.order) >= cfg.max_len:
             self.log("FULL", q.name, item.id, None, position=len(q.order) + 1)
             q.count("full")
-            self._leave(item, q.name, "full", cfg.full_destination, new=new, seq=seq, hops=hops)
+            self._leave(
+                item, q.name, "full", cfg.full_destination, new=new, seq=seq, visited=visited
+            )
             return
         if check and cfg.join_empty and not self.has_usable(q, cfg.join_empty):
             self.log(
@@ -90,7 +91,9 @@ class Core(Router):
                 waittime=0.0,
             )
             q.count("joinempty")
-            self._leave(item, q.name, "empty", cfg.empty_destination, new=new, seq=seq, hops=hops)
+            self._leave(
+                item, q.name, "empty", cfg.empty_destination, new=new, seq=seq, visited=visited
+            )
             return
         it = self.new_item(item, q, seq=seq, boost=boost)
         q.count("entered")
@@ -118,19 +121,18 @@ class Core(Router):
         *,
         new: bool,
         seq: int | None,
-        hops: int,
+        visited: tuple[str, ...] = (),
     ) -> None:
+        """Route an item out of ``from_queue``: into another queue of this engine for a
+        ``queue:X`` destination (unless that would loop), else out of the ACD. ExitQueue
+        never carries a ``queue:`` destination: one that can't be followed becomes None."""
         target = queue_destination(destination)
-        if (
-            target is not None
-            and target in self.queues
-            and target != from_queue
-            and hops < MAX_HOPS
-        ):
+        visited = (*visited, from_queue)
+        if target is not None and target in self.queues and target not in visited:
             self.emit(ItemMoved(item.id, from_queue, target, "overflow"))
-            self.join(item, self.queues[target], new=new, seq=seq, hops=hops + 1)
+            self.join(item, self.queues[target], new=new, seq=seq, visited=visited)
         else:
-            self.emit(ExitQueue(item.id, reason, destination))
+            self.emit(ExitQueue(item.id, reason, None if target is not None else destination))
 
     def _exit(
         self, it: ItemRt, reason: ExitReason, log_event: str, destination: str | None, **extra: Any
@@ -151,7 +153,7 @@ class Core(Router):
         q.count(log_event.lower())
         self.forget_item(it)
         del self.items[it.id]
-        self._leave(it.item, q.name, reason, destination, new=False, seq=it.seq, hops=0)
+        self._leave(it.item, q.name, reason, destination, new=False, seq=it.seq)
 
     def _abandon(self, it: ItemRt, reason: str) -> None:
         q = self.queues[it.queue]

@@ -1,0 +1,192 @@
+"""Which agent gets the call, per strategy, in scenarios with known agent state."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ari_app.acd.core import (
+    AgentConfig,
+    AgentLogin,
+    AgentPause,
+    AgentUnpause,
+    CallEnded,
+    CancelOffer,
+    Connect,
+    Offer,
+    QueueConfig,
+)
+from ari_app.acd.core.strategies import Candidate, SplitMix64, choose
+
+from .support import Sim, agents, of, offered
+
+
+def q(strategy: str, **kw: object) -> QueueConfig:
+    return QueueConfig("q", strategy=strategy, retry_delay=0, **kw)  # type: ignore[arg-type]
+
+
+def give_call(sim: Sim, agent_id: str, item_id: str, talk: float) -> None:
+    """Route one call to ``agent_id`` (others paused meanwhile) and end it after ``talk`` s."""
+    others = [a.id for a in sim.engine.agents() if a.id != agent_id and a.status == "available"]
+    for other in others:
+        sim.do(AgentPause(other, "setup"))
+    out = sim.arrive(item_id)
+    assert offered(out) == [(item_id, agent_id)]
+    sim.answer(of(out, Offer)[0])
+    sim.do(CallEnded(item_id), at=sim.now + talk)
+    for other in others:
+        sim.do(AgentUnpause(other))
+
+
+def next_agent(sim: Sim, item_id: str) -> str:
+    out = sim.arrive(item_id)
+    (offer,) = of(out, Offer)
+    return offer.agent_id
+
+
+def test_ring_all_rings_the_lowest_penalty_tier_and_first_answer_wins() -> None:
+    members = (
+        AgentConfig("a1", "PJSIP/a1", memberships={"q": 0}),
+        AgentConfig("a2", "PJSIP/a2", memberships={"q": 0}),
+        AgentConfig("a3", "PJSIP/a3", memberships={"q": 1}),
+    )
+    sim = Sim(q("ring-all"), agents=members)
+    out = sim.arrive("c1")
+    assert offered(out) == [("c1", "a1"), ("c1", "a2")]
+    o1, o2 = of(out, Offer)
+    out = sim.answer(o2, at=3)
+    assert of(out, Connect) == [Connect("c1", "a2", o2.offer_id)]
+    assert of(out, CancelOffer) == [CancelOffer(o1.offer_id, "answered-elsewhere", "c1", "a1")]
+    assert sim.status("a1") == "available" and sim.status("a2") == "on_call"
+
+
+def test_longest_idle_prefers_the_oldest_call_end_then_login_time() -> None:
+    sim = Sim(q("longest-idle"), agents=agents(3), login=False)
+    for i, aid in enumerate(("a3", "a1", "a2")):
+        sim.do(AgentLogin(aid), at=float(i))
+    assert next_agent(sim, "c1") == "a3"  # logged in first, never had a call
+    sim.answer(of(sim.out, Offer)[-1])
+    sim.do(CallEnded("c1"), at=10)
+    assert next_agent(sim, "c2") == "a1"
+    sim.answer(of(sim.out, Offer)[-1])
+    assert next_agent(sim, "c3") == "a2"
+
+
+def test_round_robin_remembers_where_it_stopped() -> None:
+    sim = Sim(q("round-robin"), agents=agents(3))
+    picks = []
+    for n in range(5):
+        item = f"c{n}"
+        picks.append(next_agent(sim, item))
+        sim.answer(of(sim.out, Offer)[-1])
+        sim.do(CallEnded(item), at=sim.now + 1)
+    assert picks == ["a1", "a2", "a3", "a1", "a2"]
+
+
+def test_round_robin_skips_busy_members_and_continues_after_them() -> None:
+    sim = Sim(q("round-robin"), agents=agents(4))
+    assert next_agent(sim, "c1") == "a1"
+    sim.do(AgentPause("a2", "lunch"))
+    assert next_agent(sim, "c2") == "a3"
+    assert next_agent(sim, "c3") == "a4"
+
+
+def test_fewest_calls() -> None:
+    sim = Sim(q("fewest-calls"), agents=agents(3))
+    give_call(sim, "a1", "x1", 10)
+    give_call(sim, "a1", "x2", 10)
+    give_call(sim, "a2", "x3", 10)
+    assert next_agent(sim, "c1") == "a3"
+    sim.answer(of(sim.out, Offer)[-1])
+    assert next_agent(sim, "c2") == "a2"
+
+
+def test_least_talk_time() -> None:
+    sim = Sim(q("least-talk-time"), agents=agents(3))
+    give_call(sim, "a1", "x1", 100)
+    give_call(sim, "a2", "x2", 10)
+    give_call(sim, "a3", "x3", 50)
+    assert next_agent(sim, "c1") == "a2"
+    sim.answer(of(sim.out, Offer)[-1])
+    assert next_agent(sim, "c2") == "a3"
+
+
+def test_linear_is_top_down_in_member_order_within_penalty() -> None:
+    members = (
+        AgentConfig("a1", "PJSIP/a1", memberships={"q": 2}),
+        AgentConfig("a2", "PJSIP/a2", memberships={"q": 1}),
+        AgentConfig("a3", "PJSIP/a3", memberships={"q": 1}),
+    )
+    sim = Sim(q("linear"), agents=members)
+    assert next_agent(sim, "c1") == "a2"
+    sim.answer(of(sim.out, Offer)[-1])
+    assert next_agent(sim, "c2") == "a3"
+    sim.answer(of(sim.out, Offer)[-1])
+    assert next_agent(sim, "c3") == "a1"
+
+
+def test_random_is_deterministic_per_seed_and_covers_everyone() -> None:
+    def picks(seed: int) -> list[str]:
+        sim = Sim(q("random"), agents=agents(4), seed=seed)
+        out = []
+        for n in range(40):
+            out.append(next_agent(sim, f"c{n}"))
+            sim.do(CallEnded(f"c{n}"))  # abandon while ringing frees the agent again
+        return out
+
+    assert picks(7) == picks(7)
+    assert set(picks(7)) == {"a1", "a2", "a3", "a4"}
+    assert picks(7) != picks(8)
+
+
+def test_random_stays_within_the_lowest_penalty() -> None:
+    members = agents(3) + (AgentConfig("a9", "PJSIP/a9", memberships={"q": 5}),)
+    sim = Sim(q("random"), agents=members)
+    for n in range(30):
+        assert next_agent(sim, f"c{n}") != "a9"
+        sim.do(CallEnded(f"c{n}"))
+
+
+def test_weighted_random_favours_low_penalty() -> None:
+    pool = [Candidate("low", 0, 0, False, 0.0, 0, 0.0), Candidate("high", 9, 1, False, 0.0, 0, 0.0)]
+    rng = SplitMix64(3)
+    counts = Counter(
+        choose("weighted-random", pool, rr_last_index=None, member_count=2, rng=rng)[0]
+        for _ in range(2000)
+    )
+    # weights 1 : 1/10
+    assert 1700 < counts["low"] < 1900 and counts["high"] > 100
+
+
+def test_every_strategy_prefers_agents_not_yet_tried_for_the_item() -> None:
+    pool = [
+        Candidate("tried", 0, 0, True, 0.0, 0, 0.0),
+        Candidate("fresh", 3, 1, False, 99.0, 99, 99.0),
+    ]
+    for strategy in (
+        "longest-idle",
+        "round-robin",
+        "fewest-calls",
+        "least-talk-time",
+        "linear",
+        "random",
+        "weighted-random",
+        "ring-progressively",
+    ):
+        got = choose(strategy, pool, rr_last_index=None, member_count=2, rng=SplitMix64())
+        assert got == ["fresh"], strategy
+
+
+def test_ring_progressively_adds_one_agent_per_interval_and_keeps_the_earlier_ringing() -> None:
+    sim = Sim(
+        q("ring-progressively", ring_progressively_interval=5, ring_timeout=30), agents=agents(3)
+    )
+    out = sim.arrive("c1")
+    assert offered(out) == [("c1", "a1")]
+    assert offered(sim.advance(5)) == [("c1", "a2")]
+    assert offered(sim.advance(10)) == [("c1", "a3")]
+    assert [a.status for a in sim.engine.agents()] == ["ringing"] * 3
+    offers = of(sim.out, Offer)
+    out = sim.answer(offers[1], at=12)
+    assert of(out, Connect) == [Connect("c1", "a2", offers[1].offer_id)]
+    assert {c.agent_id for c in of(out, CancelOffer)} == {"a1", "a3"}
+    assert [a.status for a in sim.engine.agents()] == ["available", "on_call", "available"]
