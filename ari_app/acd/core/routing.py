@@ -150,11 +150,18 @@ class Router(State):
         self.emit(Offer(oid, it.id, a.id, a.config.endpoint, timeout, it.item.caller_id, q.name))
 
     def progress_step(self, it: ItemRt) -> None:
-        """ring-progressively: ring one more agent while the earlier ones keep ringing."""
+        """ring-progressively: ring one more agent while the earlier ones keep ringing. An
+        agent a better-placed waiting item could take is left to routing."""
         q = self.queues[it.queue]
         if it.status != "offering":
             return
-        chosen = self.choose_agents(it, q, exclude=it.rung)
+        key = self.global_key(it)
+        spare = [
+            aid
+            for aid in q.available
+            if (best := self.best_item_for(self.agents[aid])) is not None and best < key
+        ]
+        chosen = self.choose_agents(it, q, exclude=[*it.rung, *spare])
         if chosen:
             self.make_offer(it, q, self.agents[chosen[0]])
         self.timers.set(("progress", it.id), self.now + q.config.ring_progressively_interval)
