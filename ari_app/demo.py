@@ -55,7 +55,7 @@ class Demo:
         self.stop = asyncio.Event()
 
     async def run(self) -> int:
-        from ari_app.sandbox.asterisk import Sandbox  # the sandbox is only needed by the demo
+        from ari_app.sandbox import Sandbox  # the sandbox is only needed by the demo
         from ari_app.service import Service, StartupError
 
         print("starting the sandbox (first run builds an Asterisk 22 root: about a minute)...", flush=True)

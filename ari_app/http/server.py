@@ -25,7 +25,7 @@ def _auth_middleware(api: Api, tokens: list[str]) -> Callable[..., Awaitable[web
     async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         if request.method == "OPTIONS" or not request.path.startswith(api.prefix + "/"):
             return await handler(request)
-        if api.is_public(request.method, request.path, request.app):
+        if request.path == api.prefix + "/openapi.json" or api.is_public(request.method, request.path, request.app):
             return await handler(request)
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")

@@ -6,6 +6,7 @@ Only for the sandbox's own tests (and quick experiments); the app's real client 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 import uuid
@@ -21,7 +22,8 @@ class AriProbe:
     def __init__(self, base_url: str, user: str, password: str, app: str) -> None:
         self.base_url = base_url.rstrip("/")
         self.app = app
-        self._auth = aiohttp.BasicAuth(user, password)
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}"}
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -29,7 +31,7 @@ class AriProbe:
         self._changed = asyncio.Condition()
 
     async def __aenter__(self) -> AriProbe:
-        self._session = aiohttp.ClientSession(auth=self._auth)
+        self._session = aiohttp.ClientSession(headers=self._headers)
         ws_url = self.base_url.replace("http://", "ws://") + "/ari/events"
         self._ws = await self._session.ws_connect(
             ws_url, params={"app": self.app, "subscribeAll": "false"}, heartbeat=10

@@ -88,3 +88,21 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
         await asyncio.sleep(interval)
+
+
+def crash_asterisk(sandbox: Any) -> None:
+    """Kill Asterisk with SIGKILL (no hangup events reach the app: they are lost, as on a crash or
+    a network cut), then start it again and wait until ARI answers."""
+    import os
+    import signal
+    import time
+
+    pid = sandbox.asterisk.pid()
+    assert pid is not None, "asterisk is not running"
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while sandbox.asterisk.is_running():
+        if time.monotonic() > deadline:
+            raise AssertionError("asterisk did not die")
+        time.sleep(0.05)
+    sandbox.asterisk.start()

@@ -13,6 +13,7 @@ from ari_app.service import Service, StartupError
 
 from .helpers import (
     api,
+    crash_asterisk,
     destroyed,
     entered_bridge,
     fetch,
@@ -86,13 +87,16 @@ async def test_busy_callee_is_recorded_as_failed(sandbox):
     assert callee["outcome"] == "busy"
 
 
-async def test_asterisk_restart_mid_call_reconnects_and_closes_the_call(sandbox):
+@pytest.mark.parametrize("how", ["graceful", "crash"])
+async def test_asterisk_restart_mid_call_reconnects_and_closes_the_call(sandbox, how):
+    """graceful: Asterisk hangs the channels up and we see it; crash: the hangups are lost and
+    only reconcile (GET /channels after reconnect) can close the records."""
     async with running_service(sandbox) as service:
         caller, call_id = await place_direct_call(service, "ans0")  # talks until hung up
         await service.ari.expect(entered_bridge(caller), timeout=10)
         reconnected = service.ari.expect(lambda e: isinstance(e, ev.ClientConnected) and e.reconnect, timeout=60)
         service.reconciled.clear()
-        await asyncio.to_thread(sandbox.restart_asterisk)
+        await asyncio.to_thread(sandbox.restart_asterisk if how == "graceful" else lambda: crash_asterisk(sandbox))
         await reconnected
         await asyncio.wait_for(service.reconciled.wait(), 10)
         await service.writer.flush(timeout=5)
@@ -101,7 +105,8 @@ async def test_asterisk_restart_mid_call_reconnects_and_closes_the_call(sandbox)
         legs = await fetch(sandbox.info.database_url, "SELECT outcome, ended_at FROM call_legs WHERE call_id = $1",
                            call_id)
         assert legs and all(leg["ended_at"] is not None for leg in legs)
-        assert any(leg["outcome"] == "lost" for leg in legs)
+        if how == "crash":
+            assert all(leg["outcome"] == "lost" for leg in legs)
         # And the app works again on the new Asterisk.
         caller2, call2 = await place_direct_call(service, "ans0-talk1")
         await service.ari.expect(destroyed(caller2), timeout=15)
