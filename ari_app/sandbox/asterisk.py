@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from string import Template
 
+from ari_app import PROJECT_ROOT
 from ari_app.sandbox._proc import (
     SandboxError,
     ensure_apt_packages,
@@ -75,7 +76,7 @@ def default_root() -> Path:
 def dialplan_dir() -> Path:
     """The repo's dialplan/ folder (templates in dialplan/etc/, the dialplan in dialplan/*.conf)."""
     value = os.environ.get(DIALPLAN_ENV)
-    path = Path(value) if value else Path(__file__).resolve().parents[2] / "dialplan"
+    path = Path(value) if value else PROJECT_ROOT / "dialplan"
     if not (path / "extensions.conf").is_file():
         raise SandboxError(f"no dialplan at {path} (set {DIALPLAN_ENV} to the repo's dialplan/ folder)")
     return path
@@ -215,6 +216,7 @@ class AsteriskInstance:
         self.pid_file = self.host_dir / "asterisk.pid"
         self.log_file = self.host_dir / "log" / "messages.log"
         self.out_file = self.host_dir / "log" / "asterisk.out"
+        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def ari_url(self) -> str:
@@ -275,10 +277,9 @@ class AsteriskInstance:
                 os.chown(self.host_dir / sub, 0, gid)
                 os.chmod(self.host_dir / sub, 0o750)
                 continue
-            for dirpath, dirnames, filenames in os.walk(self.host_dir / sub):
-                os.chown(dirpath, uid, gid)
-                for fname in filenames:
-                    os.chown(os.path.join(dirpath, fname), uid, gid, follow_symlinks=False)
+            # Only the dir: what Asterisk writes inside is its own already (and a spool full
+            # of recordings must not make every up() slow).
+            os.chown(self.host_dir / sub, uid, gid)
         return changed
 
     def config_digest(self) -> str:
@@ -291,6 +292,8 @@ class AsteriskInstance:
 
     def pid(self) -> int | None:
         """Pid of this instance's Asterisk if it is running, else None."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc.pid
         try:
             pid = int(self.pid_file.read_text().split()[0])
         except (OSError, ValueError, IndexError):
@@ -342,6 +345,7 @@ class AsteriskInstance:
                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/"},
             )
         self.pid_file.write_text(f"{proc.pid}\n")
+        self._proc = proc
         log.info("asterisk %s started (pid %d), waiting for ARI on %s", self.name, proc.pid, self.ari_url)
         self.wait_ready(timeout=timeout)
         return proc.pid
@@ -351,9 +355,13 @@ class AsteriskInstance:
         last = "no answer"
         first_answer: float | None = None
         while time.monotonic() < deadline:
-            pid = self.pid()
-            if pid is None:
-                raise SandboxError(f"asterisk {self.name} exited during start-up.\n{self.log_tail()}")
+            # Right after start, our own child tells reliably whether it still runs (its
+            # /proc cmdline is briefly unreadable while chroot execs asterisk).
+            proc = self._proc
+            alive = proc.poll() is None if proc is not None else self.pid() is not None
+            if not alive:
+                code = f" with status {proc.returncode}" if proc is not None else ""
+                raise SandboxError(f"asterisk {self.name} exited during start-up{code}.\n{self.log_tail()}")
             status = self.ari_status()
             if status == 200:
                 return
@@ -417,5 +425,8 @@ class AsteriskInstance:
         if not wait_pid_exit(pid, timeout):
             log.warning("asterisk %s did not stop in %.0fs; terminating pid %d", self.name, timeout, pid)
             terminate(pid)
+        if self._proc is not None:
+            self._proc.poll()
+            self._proc = None
         self.pid_file.unlink(missing_ok=True)
         log.info("asterisk %s stopped", self.name)
