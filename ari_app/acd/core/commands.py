@@ -1,4 +1,8 @@
-"""Commands returned by :meth:`AcdEngine.handle`, in the order the adapter should apply them."""
+"""Commands returned by :meth:`AcdEngine.handle`, in the order the adapter should apply them.
+
+Every ``Offer`` ends with exactly one of: ``Connect`` (answered), ``CancelOffer`` (from the
+engine), or the adapter's own ``OfferFailed`` for it (then no CancelOffer follows).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ CancelReason = Literal[
     "answered-elsewhere",  # ring-all / ring-progressively: another agent answered
     "exit",  # the item left the queue (max wait, exit key, empty, moved, queue removed)
     "agent-logout",  # the ringing agent logged out or was removed
+    "leg-lost",  # AgentLegLost while ringing: forget the offer (the leg is already gone)
     "stale",  # an answer arrived for an offer that no longer exists: hang the agent leg up
 ]
 AnnounceKind = Literal["position", "ewt", "periodic", "callback-offer"]

@@ -535,6 +535,7 @@ class Core(Router):
             return
         o = self.offers.get(a.offer_id or "")
         if a.status == "ringing" and o is not None:
+            self.emit(CancelOffer(o.id, "leg-lost", o.item_id, a.id))
             self._offer_failed(o, "unavailable", timed_out=False)
         elif a.status == "on_call":
             it = self.items.get(a.item_id or "")

@@ -3,9 +3,9 @@
 Invariants checked after every ``handle``:
 
 * an agent has at most one offer or call at a time, and its reported state matches it;
-* an item has several outstanding offers only in ``ring-all``/``ring-progressively``
-  queues, each to a different agent, and only the first answer connects (the others get
-  CancelOffer); elsewhere an item is offered to one agent at a time;
+* an item gets several outstanding offers only from ``ring-all``/``ring-progressively``
+  queues, each to a different agent; only the first answer connects and the others get
+  CancelOffer (a later answer is ``stale``); elsewhere one agent at a time;
 * no ``waiting`` item has an eligible agent who could be offered it now (available,
   member, skills after escalation, preferred agent, device state vs ring_in_use);
 * FIFO within priority: an agent offered item I has no still-waiting eligible item in its
@@ -319,7 +319,9 @@ class Driver:
             info = eng.item(item_id)
             assert info is not None and info.status == "offering"
             assert len(set(holders)) == len(holders)
-            if len(holders) > 1:
+            # several offers only come from ring-all/ring-progressively (checked when made:
+            # offers in flight survive a later change of strategy)
+            if len(holders) > 1 and any(isinstance(c, Offer) and c.item_id == item_id for c in out):
                 assert self.config(info.queue).strategy in MULTI
         # new offers: FIFO and ring_in_use
         for c in out:
@@ -342,7 +344,14 @@ class Driver:
             key = (-core.queues[it.queue].config.weight, *it.key)
             for info in waiting:
                 assert info is not None
-                if info.status == "waiting" and self.eligible(c.agent_id, info.item.id):
+                device_ok = (
+                    agents[c.agent_id].device == "idle" or self.config(info.queue).ring_in_use
+                )
+                if (
+                    info.status == "waiting"
+                    and device_ok
+                    and self.eligible(c.agent_id, info.item.id)
+                ):
                     other = core.items[info.item.id]
                     other_key = (-core.queues[other.queue].config.weight, *other.key)
                     assert other_key > key, (c, info.item.id)
