@@ -1,4 +1,4 @@
-"""python -m ari_app.sandbox up|down|status|build|restart|reload|cli [--instance NAME] ...
+"""python -m ari_app.sandbox up|down|status|build|restart|reload|cli|env|sounds [--instance NAME] ...
 
 `up` prints the settings the app needs as shell `export ARI_APP_...=...` lines on stdout (the
 password included: it is your own local sandbox), progress on stderr. Use it as
@@ -13,20 +13,23 @@ import logging
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ari_app.sandbox._proc import SandboxError
 from ari_app.sandbox.sandbox import Sandbox
+from ari_app.sandbox.sounds import write_sounds
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ari_app.sandbox", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["up", "down", "status", "build", "restart", "reload", "cli", "env"],
+    p.add_argument("command", choices=["up", "down", "status", "build", "restart", "reload", "cli", "env", "sounds"],
                    help="up: start (idempotent) and print exports; down: stop; status: JSON; "
                         "build: only build the cached root; restart: restart Asterisk; "
                         "reload: reload the dialplan; cli: run an Asterisk CLI command; "
-                        "env: print the exports of a running sandbox")
-    p.add_argument("args", nargs="*", help="for cli: the Asterisk CLI command")
+                        "env: print the exports of a running sandbox; "
+                        "sounds DIR: write the simulated customers' sounds into DIR (docker build)")
+    p.add_argument("args", nargs="*", help="for cli: the Asterisk CLI command; for sounds: the dir")
     p.add_argument("--instance", default="dev", help="instance name (default: dev)")
     p.add_argument("--ari-port", type=int, help="ARI/HTTP port on 127.0.0.1 (default 18088, or the instance's last)")
     p.add_argument("--pg-port", type=int, help="PostgreSQL port on 127.0.0.1 (default 15433, or the instance's last)")
@@ -63,6 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             sb.restart_asterisk()
         elif args.command == "reload":
             sb.reload_dialplan()
+        elif args.command == "sounds":
+            if len(args.args) != 1:
+                print("sounds needs one argument: the target dir", file=sys.stderr)
+                return 2
+            write_sounds(Path(args.args[0]))
         elif args.command == "cli":
             if not args.args:
                 print("cli needs a command, e.g.: cli core show channels", file=sys.stderr)

@@ -66,14 +66,18 @@ def sounds_dir(root: Path) -> Path:
 
 def ensure_sounds(root: Path) -> None:
     """Generate the sounds that are missing (installs espeak-ng and sox on the host if needed)."""
-    target_dir = sounds_dir(root)
+    write_sounds(sounds_dir(root))
+
+
+def write_sounds(target_dir: Path) -> None:
+    """Write the sounds that are missing or out of date into target_dir (also used by docker/)."""
     missing = [s for s in SOUNDS if not _is_current(target_dir, s)]
     if not missing:
         return
     ensure_apt_packages(["espeak-ng", "sox"], commands=["espeak-ng", "sox"])
     target_dir.mkdir(parents=True, exist_ok=True)
     for sound in missing:
-        log.info("generating sound %s/%s.wav", SOUNDS_DIR, sound.name)
+        log.info("generating sound %s/%s.wav", target_dir, sound.name)
         with tempfile.TemporaryDirectory(prefix="ari-app-sound-") as tmp:
             t = Path(tmp)
             run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", t / "speech.wav", sound.text], timeout=60)
@@ -105,3 +109,4 @@ def _is_current(target_dir: Path, sound: Sound) -> bool:
     except OSError:
         return False
     return (target_dir / f"{sound.name}.wav").is_file() and signature == sound.signature()
+
