@@ -326,7 +326,7 @@ class AcdAdapter:
             self.handle(ce.CallEnded(link.item_id, by="caller"))
             self._teardown(link)
         else:
-            self.s.recorder.set_call(link.item_id, hangup_by="caller")
+            self.s.recorder.set_call(link.item_id, hangup_by="caller", outcome="abandoned")
             self.handle(ce.CallLeft(link.item_id))
             self.items.pop(link.item_id, None)
 

@@ -51,11 +51,22 @@ class Call:
     hold_open: bool = False
 
 
+#: Q.850 cause names for the causes a hangup request carries (ChannelHangupRequest has no text).
+CAUSE_TEXT = {0: "Unknown", 1: "Unallocated (unassigned) number", 16: "Normal Clearing", 17: "User busy",
+              18: "No user responding", 19: "User alerting, no answer", 21: "Call Rejected",
+              27: "Destination out of order", 32: "Normal Clearing (hung up by the app)",
+              34: "Circuit/channel congestion", 38: "Network out of order", 127: "Interworking, unspecified"}
+
+
 class CallRecorder:
     def __init__(self, writer: RecordWriter) -> None:
         self._writer = writer
         self.legs: dict[str, Leg] = {}
         self.calls: dict[str, Call] = {}
+        #: Hangup causes requested for legs still in Stasis. A channel that came from the dialplan
+        #: leaves our app (StasisEnd) before it is destroyed, and Asterisk sends us nothing after
+        #: that: the leg ends at StasisEnd with the requested cause.
+        self._hangup_cause: dict[str, int] = {}
 
     # ------------------------------------------------------------------ what capabilities tell us
     def start_call(self, call_id: str, *, direction: str, created_at: datetime | None = None,
@@ -102,7 +113,15 @@ class CallRecorder:
         elif isinstance(e, ev.ChannelEnteredBridge):
             if e.channel is not None:
                 self._bridged(e.channel.id, event_time(e))
+        elif isinstance(e, ev.ChannelHangupRequest):
+            if e.channel.id in self.legs:
+                self._hangup_cause.setdefault(e.channel.id, e.cause if e.cause is not None else 16)
+        elif isinstance(e, ev.StasisEnd):
+            cause = self._hangup_cause.pop(e.channel.id, None)
+            if cause is not None:
+                self._ended(e.channel.id, event_time(e), cause, CAUSE_TEXT.get(cause, f"cause {cause}"))
         elif isinstance(e, ev.ChannelDestroyed):
+            self._hangup_cause.pop(e.channel.id, None)
             self._ended(e.channel.id, event_time(e), e.cause, e.cause_txt)
 
     def _answered(self, channel_id: str, at: datetime) -> None:

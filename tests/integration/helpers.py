@@ -106,3 +106,9 @@ def crash_asterisk(sandbox: Any) -> None:
             raise AssertionError("asterisk did not die")
         time.sleep(0.05)
     sandbox.asterisk.start()
+
+
+def left_app(channel_id: str) -> Callable[[ev.Event], bool]:
+    """The channel left our app: StasisEnd (a caller from the dialplan goes back there, and we
+    hear nothing more of it) or ChannelDestroyed (a channel we originated)."""
+    return lambda e: isinstance(e, ev.StasisEnd | ev.ChannelDestroyed) and e.channel.id == channel_id

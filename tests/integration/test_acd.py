@@ -13,7 +13,7 @@ import pytest
 from ari_app.ari import events as ev
 from ari_app.service import Service
 
-from .helpers import api, destroyed, fetch, fetch_call, hangup_all, reset_db, running_service
+from .helpers import api, fetch, fetch_call, hangup_all, left_app, reset_db, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +92,7 @@ async def test_strategy_picks_the_expected_agent(sandbox, strategy, expected):
             c0 = await call_queue(service, "support")
             e0 = await first
             assert agent_of(service, e0, c0) == "a1"
-            gone = service.ari.expect(destroyed(c0), timeout=10)
+            gone = service.ari.expect(left_app(c0), timeout=10)
             await service.ari.rest.channels.hangup(channel_id=c0)
             await gone
             async with api(service) as http:
@@ -100,7 +100,7 @@ async def test_strategy_picks_the_expected_agent(sandbox, strategy, expected):
         caller = await call_queue(service, "support")
         event = await service.ari.expect(bridged_with(caller), timeout=10)
         assert agent_of(service, event, caller) == expected
-        gone = service.ari.expect(destroyed(caller), timeout=10)
+        gone = service.ari.expect(left_app(caller), timeout=10)
         await service.ari.rest.channels.hangup(channel_id=caller)
         await gone
         await service.writer.flush(timeout=5)
@@ -138,7 +138,7 @@ async def test_abandon_while_waiting_is_recorded(sandbox):
     async with running_service(sandbox) as service:
         await setup_queue(service, "support", {"strategy": "ring-all"}, [("a1", "ans0")], login=False)
         caller = await call_queue(service, "support", "patience2")
-        await service.ari.expect(destroyed(caller), timeout=10)
+        await service.ari.expect(left_app(caller), timeout=10)
         await service.writer.flush(timeout=5)
         row = await fetch_call(sandbox.info.database_url, caller)
         assert row["outcome"] == "abandoned" and row["hangup_by"] == "caller"
@@ -152,7 +152,7 @@ async def test_abandon_while_ringing_cancels_the_agent_leg_and_frees_the_agent(s
     async with running_service(sandbox) as service:
         await setup_queue(service, "support", {"strategy": "ring-all", "ring_timeout": 30}, [("a1", "noanswer")])
         caller = await call_queue(service, "support", "patience2")
-        await service.ari.expect(destroyed(caller), timeout=10)
+        await service.ari.expect(left_app(caller), timeout=10)
         agent_leg_gone = service.ari.expect(lambda e: isinstance(e, ev.ChannelDestroyed)
                                             and e.channel.id.startswith("agent-"), timeout=10)
         await agent_leg_gone
@@ -169,7 +169,7 @@ async def test_wrapup_after_the_call_then_available(sandbox):
         await setup_queue(service, "support", {"strategy": "ring-all", "wrapup_time": 1.0}, [("a1", "ans0-talk1")])
         caller = await call_queue(service, "support")
         await service.ari.expect(bridged_with(caller), timeout=10)
-        await service.ari.expect(destroyed(caller), timeout=10)  # the agent hangs up after 1 s
+        await service.ari.expect(left_app(caller), timeout=10)  # the agent hangs up after 1 s
         assert service.acd.engine.agent("a1").status == "wrapup"
         await service.writer.flush(timeout=5)
         row = await fetch_call(sandbox.info.database_url, caller)
