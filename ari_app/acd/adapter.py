@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,25 @@ class ItemLink:
     connected: bool = False
     ended: bool = False
     from_dialplan: bool = True
+    #: For a channel-less item (callback, click-to-call): whom to dial once an agent answered.
+    dial: str | None = None
+    dial_caller_id: str | None = None
+    dial_timeout: int = 30
+    whisper: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class ItemUpdate:
+    """What happened to an item, for the capability that owns it (status streams, retries).
+
+    kind: agent-ringing | agent-answered | customer-ringing | connected | customer-failed |
+    completed | exited | abandoned
+    """
+
+    item_id: str
+    kind: str
+    agent_id: str | None = None
+    detail: str | None = None
 
 
 @dataclass
@@ -91,8 +110,8 @@ class AcdAdapter:
         self._dirty = False
         self._restored = False
         self._watchers: list[tuple[Any, asyncio.Future[None]]] = []
-        #: Other capabilities (callbacks, click-to-call) hook Connect/ExitQueue of their own items.
-        self.item_handlers: dict[str, Any] = {}
+        #: Capabilities that own items (callbacks, click-to-call) follow them here.
+        self.observers: dict[str, Callable[[ItemUpdate], None]] = {}
         service.routes["queue"] = self.on_queue_call
         service.routes["agent-leg"] = self.on_unexpected_agent_leg
         service.routes["agent-feature"] = self.on_agent_feature
@@ -238,10 +257,17 @@ class AcdAdapter:
 
     def enqueue(self, item: QueueItem, *, channel_id: str | None, created_at: datetime | None = None,
                 channel_name: str | None = None, already_up: bool = False, from_dialplan: bool = True,
-                direction: str = "inbound") -> list[cmd.Command]:
-        """Put an item in a queue: a live caller (with a channel) or a channel-less item."""
-        link = ItemLink(item.id, channel_id, item.queue, from_dialplan=from_dialplan)
+                direction: str = "inbound", dial: str | None = None, dial_caller_id: str | None = None,
+                dial_timeout: int = 30, whisper: list[str] | None = None,
+                observer: Callable[[ItemUpdate], None] | None = None) -> list[cmd.Command]:
+        """Put an item in a queue: a live caller (with a channel), or a channel-less item that is
+        connected agent-first: when an agent answers, they hear `whisper`, then `dial` is called
+        and bridged with them."""
+        link = ItemLink(item.id, channel_id, item.queue, from_dialplan=from_dialplan, dial=dial,
+                        dial_caller_id=dial_caller_id, dial_timeout=dial_timeout, whisper=whisper)
         self.items[item.id] = link
+        if observer is not None:
+            self.observers[item.id] = observer
         rec = self.s.recorder
         rec.start_call(item.id, direction=direction, created_at=created_at, caller=item.caller_id,
                        queue=item.queue, entered_queue_at=_ts(item.entered_at or self.now()),
@@ -325,10 +351,12 @@ class AcdAdapter:
             self.s.recorder.set_call(link.item_id, hangup_by="caller")
             self.handle(ce.CallEnded(link.item_id, by="caller"))
             self._teardown(link)
+            self.notify(link.item_id, "completed", agent_id=link.agent_id, detail="caller")
         else:
             self.s.recorder.set_call(link.item_id, hangup_by="caller", outcome="abandoned")
             self.handle(ce.CallLeft(link.item_id))
             self.items.pop(link.item_id, None)
+            self.notify(link.item_id, "abandoned")
 
     def _on_agent_event(self, offer: OfferLink, e: ev.Event) -> None:
         if isinstance(e, ev.StasisStart):
@@ -352,6 +380,7 @@ class AcdAdapter:
                 self.s.recorder.set_call(link.item_id, hangup_by="agent")
                 self.handle(ce.CallEnded(link.item_id, by="agent"))
                 self._teardown(link)
+                self.notify(link.item_id, "completed", agent_id=link.agent_id, detail="agent")
             return
         if not offer.answered:
             reason = _FAIL_REASONS.get(dial_failure(cause), "unavailable")
@@ -361,9 +390,23 @@ class AcdAdapter:
             # Answered, but gone before the bridge: the agent hung up at once.
             self.handle(ce.AgentLegLost(offer.agent_id))
 
+    def notify(self, item_id: str, kind: str, *, agent_id: str | None = None, detail: str | None = None) -> None:
+        observer = self.observers.get(item_id)
+        if observer is None:
+            return
+        if kind in ("completed", "exited", "abandoned", "customer-failed"):
+            self.observers.pop(item_id, None)
+        try:
+            observer(ItemUpdate(item_id, kind, agent_id, detail))
+        except Exception:
+            log.exception("item observer failed", extra={"item_id": item_id})
+        if self._watchers:
+            self._check_watchers()
+
     def _teardown(self, link: ItemLink) -> None:
         """End a connected call: hang up whichever side is still there, drop the bridge."""
         self.items.pop(link.item_id, None)
+        self.s.recorder.release(link.item_id)
         if link.agent_channel:
             self.offers = {k: o for k, o in self.offers.items() if o.channel_id != link.agent_channel}
         rest = self.s.ari.rest
@@ -412,9 +455,6 @@ class AcdAdapter:
             link = self.items.get(c.item_id)
             if link is not None:
                 link.queue = c.to_queue
-        hook = self.item_handlers.get(getattr(c, "item_id", None) or "")
-        if hook is not None:
-            hook(c)
 
     def _offer(self, c: cmd.Offer) -> None:
         channel_id = self.s.ari.new_id("agent")
@@ -440,6 +480,7 @@ class AcdAdapter:
                     self.s.recorder.legs.pop(channel_id, None)
                     self.handle(ce.OfferFailed(c.offer_id, "unavailable"))
         self.s.spawn(originate(), name=f"offer-{c.offer_id}")
+        self.notify(c.item_id, "agent-ringing", agent_id=c.agent_id)
 
     def _cancel_offer(self, c: cmd.CancelOffer) -> None:
         offer = self.offers.pop(c.offer_id, None)
@@ -461,8 +502,10 @@ class AcdAdapter:
         link.bridge_id = self.s.ari.new_id("bridge")
         self.s.recorder.set_leg(offer.channel_id, outcome="answered")
         self.s.recorder.set_call(c.item_id, agent_id=c.agent_id, outcome="answered")
+        self.notify(c.item_id, "agent-answered", agent_id=c.agent_id)
         if link.channel_id is None:
-            return  # channel-less item (callback): its owner connects it
+            self._serial(c.item_id, self._connect_agent_first(link, offer))
+            return
         rest = self.s.ari.rest
         bridge_id, caller, agent = link.bridge_id, link.channel_id, offer.channel_id
 
@@ -471,6 +514,66 @@ class AcdAdapter:
             await self.s.quietly(rest.channels.stop_moh(channel_id=caller))
             await rest.bridges.add_channel(bridge_id=bridge_id, channel=[caller, agent])
         self._serial(c.item_id, bridge())
+
+    async def _connect_agent_first(self, link: ItemLink, offer: OfferLink) -> None:
+        """The agent answered a channel-less item: whisper to them, dial the customer, bridge."""
+        rest, ari = self.s.ari.rest, self.s.ari
+        assert link.bridge_id is not None
+        await rest.bridges.create(bridge_id=link.bridge_id, type="mixing", name=f"queue-{link.item_id}")
+        if link.whisper:
+            playback_id = ari.new_id("pb")
+            done = ari.expect_event("PlaybackFinished", playback_id=playback_id, timeout=30)
+            try:
+                await rest.channels.play(channel_id=offer.channel_id, media=link.whisper, playback_id=playback_id)
+                await done
+            except Exception:  # noqa: BLE001 - no whisper is better than no call
+                done.cancel()
+        if link.ended or offer.offer_id not in self.offers:
+            return  # the agent hung up during the whisper
+        if not link.dial:
+            log.error("channel-less item without a number to dial", extra={"item_id": link.item_id})
+            self._customer_failed(link, offer, "failed")
+            return
+        customer = ari.new_id("customer")
+        self.s.recorder.add_leg(customer, call_id=link.item_id, role="customer", endpoint=link.dial)
+        # Owned before the originate; until it answers, the waiter below decides what happens.
+        self.s.own_channel(customer, lambda e: self._on_caller_event(link, e) if link.channel_id == customer else None)
+        answered = ari.expect(lambda e: isinstance(e, ev.StasisStart | ev.ChannelDestroyed)
+                              and e.channel.id == customer, timeout=link.dial_timeout + 15)
+        self.notify(link.item_id, "customer-ringing", agent_id=offer.agent_id)
+        try:
+            await rest.channels.originate(endpoint=link.dial, app=self.s.settings.app_name,
+                                          app_args=f"customer-leg,{link.item_id}", channel_id=customer,
+                                          caller_id=link.dial_caller_id, timeout=link.dial_timeout)
+            first = await answered
+        except Exception as exc:  # noqa: BLE001 - a failed originate is a failed attempt
+            answered.cancel()
+            log.warning("customer originate failed", extra={"item_id": link.item_id, "error": str(exc)})
+            self.s.recorder.set_leg(customer, outcome="failed", ended_at=datetime.now(UTC))
+            self.s.recorder.legs.pop(customer, None)
+            self._customer_failed(link, offer, "failed")
+            return
+        if isinstance(first, ev.ChannelDestroyed):
+            self.s.recorder.set_leg(customer, outcome=dial_failure(first.cause))
+            self._customer_failed(link, offer, dial_failure(first.cause))
+            return
+        if link.ended or offer.offer_id not in self.offers:
+            await self.s.quietly(rest.channels.hangup(channel_id=customer))
+            return
+        link.channel_id = customer
+        self.s.recorder.set_leg(customer, outcome="answered")
+        self.s.recorder.set_call(link.item_id, answered_at=first.timestamp or datetime.now(UTC))
+        await rest.bridges.add_channel(bridge_id=link.bridge_id, channel=[offer.channel_id, customer])
+        self.notify(link.item_id, "connected", agent_id=offer.agent_id)
+
+    def _customer_failed(self, link: ItemLink, offer: OfferLink, reason: str) -> None:
+        """The customer of a channel-less item did not answer: free the agent now, tell the owner."""
+        link.ended = True
+        self.s.recorder.set_call(link.item_id, outcome=f"customer-{reason}", hangup_by="customer")
+        self.handle(ce.CallEnded(link.item_id, by="caller"))
+        self._teardown(link)
+        self.s.recorder.release(link.item_id)
+        self.notify(link.item_id, "customer-failed", agent_id=offer.agent_id, detail=reason)
 
     def _announce(self, c: cmd.Announce) -> None:
         link = self.items.get(c.item_id)
@@ -497,6 +600,7 @@ class AcdAdapter:
     def _exit(self, c: cmd.ExitQueue) -> None:
         link = self.items.pop(c.item_id, None)
         self.s.recorder.set_call(c.item_id, outcome=_EXIT_OUTCOMES.get(c.reason, c.reason))
+        self.notify(c.item_id, "exited", detail=c.reason)
         if link is None or link.channel_id is None:
             if link is not None:
                 self.s.recorder.release(c.item_id)

@@ -250,3 +250,50 @@ async def test_bad_queue_config_is_refused_naming_the_field_and_changes_nothing(
         assert r.status == 422 and (await r.json())["error"]["field"] == "memberships"
         rows = await fetch(sandbox.info.database_url, "SELECT * FROM acd_queues")
         assert rows == []
+
+
+async def test_channelless_item_is_connected_agent_first_with_a_whisper(sandbox):
+    """The mechanism callbacks and click-to-call stand on: the agent answers, hears a whisper,
+    then the customer is dialed and bridged with them."""
+    from ari_app.acd.core.model import QueueItem
+
+    async with running_service(sandbox) as service:
+        await setup_queue(service, "support", {"strategy": "ring-all"}, [("a1", "ans1")])
+        updates: list[str] = []
+        item = QueueItem(id="cb-test-1", queue="support", kind="callback", entered_at=service.acd.now(),
+                         caller_id="+33612345678")
+        bridged = service.ari.expect(lambda e: isinstance(e, ev.ChannelEnteredBridge) and len(e.bridge.channels) == 2,
+                                     timeout=20)
+        service.acd.enqueue(item, channel_id=None, direction="callback", dial="Local/human-ans1@sim-customer",
+                            dial_caller_id="0100000000", whisper=["sound:beep"],
+                            observer=lambda u: updates.append(u.kind))
+        event = await bridged
+        legs = {service.recorder.leg(c).role for c in event.bridge.channels}
+        assert legs == {"agent", "customer"}
+        assert updates == ["agent-ringing", "agent-answered", "customer-ringing", "connected"]
+        customer = next(c for c in event.bridge.channels if service.recorder.leg(c).role == "customer")
+        gone = service.ari.expect(lambda e: isinstance(e, ev.ChannelDestroyed) and e.channel.id == customer, timeout=10)
+        await service.ari.rest.channels.hangup(channel_id=customer)
+        await gone
+        await service.acd.wait_until(lambda: updates[-1] == "completed", timeout=5)
+        await service.writer.flush(timeout=5)
+        row = await fetch_call(sandbox.info.database_url, "cb-test-1")
+        assert row["direction"] == "callback" and row["outcome"] == "answered" and row["agent_id"] == "a1"
+        assert row["bridged_at"] is not None and row["ended_at"] is not None
+
+
+async def test_channelless_item_customer_busy_frees_the_agent_at_once(sandbox):
+    from ari_app.acd.core.model import QueueItem
+
+    async with running_service(sandbox) as service:
+        await setup_queue(service, "support", {"strategy": "ring-all", "wrapup_time": 0}, [("a1", "ans0")])
+        updates: list[tuple[str, str | None]] = []
+        item = QueueItem(id="cb-test-2", queue="support", kind="callback", entered_at=service.acd.now())
+        service.acd.enqueue(item, channel_id=None, direction="callback", dial="Local/busy@sim-customer",
+                            observer=lambda u: updates.append((u.kind, u.detail)))
+        await service.acd.wait_until(lambda: bool(updates) and updates[-1][0] == "customer-failed", timeout=15)
+        assert updates[-1] == ("customer-failed", "busy")
+        await service.acd.wait_until(lambda: service.acd.engine.agent("a1").status == "available", timeout=5)
+        await service.writer.flush(timeout=5)
+        row = await fetch_call(sandbox.info.database_url, "cb-test-2")
+        assert row["outcome"] == "customer-busy" and row["ended_at"] is not None
