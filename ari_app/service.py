@@ -67,6 +67,13 @@ class Service:
         self.direct = DirectDial(self)
         self.acd = AcdAdapter(self)
         acd_api.register(self.api, self, self.acd)
+        #: Capabilities built on the ACD. Each has `async start()` (run after the ACD is loaded and
+        #: before ARI connects) and registers its own routes and Stasis handlers in __init__.
+        self.capabilities: list[Any] = []
+        self._add_capabilities()
+
+    def _add_capabilities(self) -> None:
+        """One line per capability (keep this list short and in dependency order)."""
 
     # ------------------------------------------------------------------ helpers for capabilities
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
@@ -115,6 +122,8 @@ class Service:
         await self._load_acd()
         self.writer.start()
         await self.acd.start()
+        for cap in self.capabilities:
+            await cap.start()
         self.ari.on_event(self._on_event)
         await self.ari.start()
         await self.ari.wait_connected(timeout=10)
