@@ -4,7 +4,7 @@ Pure, synchronous and deterministic: the clock is a float ``now`` (UTC epoch sec
 """
 
 from .baselines import VicidialAdaptPacer, VicidialSettings
-from .compliance import ComplianceGate, DialCheck, Lead, may_dial, record_attempt
+from .compliance import ComplianceGate, DialCheck, DncCheck, Lead, may_dial, record_attempt
 from .config import (
     DAY,
     HOUR,
@@ -35,6 +35,7 @@ __all__ = [
     "ConfigError",
     "DecayingRate",
     "DialCheck",
+    "DncCheck",
     "DialMode",
     "Lead",
     "LiveStats",

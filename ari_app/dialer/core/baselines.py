@@ -56,6 +56,7 @@ class VicidialSettings:
     level_interval: float = 15.0
     drop_interval: float = 60.0
     samples: int = 15
+    utc_offset_seconds: float = 0.0  # server local time, for "today" (drop stats reset at midnight)
 
     def __post_init__(self) -> None:
         if self.auto_dial_level < 1.0:
@@ -80,6 +81,7 @@ class VicidialAdaptPacer:
         self._next_drops: float | None = None
         self._history: deque[tuple[float, int, int]] = deque()  # (t, dials, abandons)
         self._start: tuple[int, int, int] | None = None  # counters at the start of "today"
+        self._day: int | None = None
         # drop stats, refreshed once a minute
         self.calls_today = 0
         self.drops_today_pct_of_answers = 0.0
@@ -89,8 +91,11 @@ class VicidialAdaptPacer:
 
     def _refresh_drops(self, state: PacingState, now: float) -> None:
         c = state.stats.counters
-        if self._start is None:
+        day = int((now + self.settings.utc_offset_seconds) // 86400)
+        if self._start is None or day != self._day:
             self._start = (c.dials, c.humans, c.abandons)
+            self._day = day
+            self._history.clear()
         d0, h0, a0 = self._start
         self.calls_today = c.dials - d0
         answers = c.humans - h0

@@ -347,8 +347,8 @@ class AbandonLedger:
     ) -> float:
         """Highest rate of any rolling window ending in ``[start, until]`` over the retained events.
 
-        Windows are evaluated at every point where the rate can change: right after each event, and
-        right before each event ages out. ``min_denominator`` skips windows with fewer live answers
+        Windows are evaluated at every point where the rate can change: right after each event is
+        recorded and right after each event ages out. ``min_denominator`` skips windows with fewer live answers
         (for reporting only; the guarantee holds with 0). Needs ``keep_history`` for whole runs.
         """
         w = rule.window_seconds if window_seconds is None else window_seconds
@@ -379,17 +379,19 @@ class AbandonLedger:
         lo = 0
         for hi in range(1, n + 1):  # window ending at times[hi-1]: events in (t - w, t]
             t = times[hi - 1]
-            if t < start or t > until:
-                continue
+            if t < start or t > until or (hi < n and times[hi] == t):
+                continue  # (simultaneous events are one instant)
             while times[lo] <= t - w:
                 lo += 1
             consider(lo, hi)
         hi = 0
-        for lo in range(n):  # window ending just before times[lo] ages out: events in [t_lo, t_lo + w)
-            end = times[lo] + w
-            if end < start or end > until:
+        lo = 0
+        for i in range(n):  # right after times[i] ages out: events in (t_i, t_i + w]
+            end = times[i] + w
+            if end < start or end > until or (i + 1 < n and times[i + 1] == times[i]):
                 continue
-            while hi < n and times[hi] < end:
+            lo = max(lo, i + 1)
+            while hi < n and times[hi] <= end:
                 hi += 1
             consider(lo, hi)
         return worst

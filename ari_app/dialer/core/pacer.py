@@ -40,6 +40,8 @@ Predictive algorithm (:class:`PredictivePacer`)
 from __future__ import annotations
 
 import math
+import operator
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -144,21 +146,9 @@ def _expected_positive(mu: float, var: float) -> float:
 
 
 class _Forecast:
-    """Lookup tables rebuilt from ``LiveStats`` every ``refresh`` seconds."""
+    """Lookup tables rebuilt from ``LiveStats`` now and then (estimates move slowly)."""
 
-    __slots__ = (
-        "built_at",
-        "version",
-        "taus",
-        "amd",
-        "p_need",
-        "q",
-        "supply",
-        "supply_tail",
-        "ring",
-        "ring_total",
-        "new_row",
-    )
+    __slots__ = ("built_at", "version", "taus", "amd", "p_need", "q", "supply", "supply_tail", "ring_t", "new_row")
 
     def __init__(self, config: CampaignConfig, stats: LiveStats, grid: int, now: float) -> None:
         self.built_at = now
@@ -173,46 +163,41 @@ class _Forecast:
         c = stats.p_need.value
         self.p_need = c
         self.q = p * c
-        # supply: conditional P(free by tau+g | busy for e seconds), and its Bernoulli variance
+        # supply[e]: P(free by tau+g | busy for e seconds) for each tau, then the Bernoulli variances
         hs = stats.handle_time
         emax = int(min(4 * 3600.0, hs.quantile(0.999) * 1.5 + horizon)) + 1
-        supply: list[tuple[float, ...]] = []
         surv = [hs.survival(float(e)) for e in range(emax + int(horizon + g) + 2)]
+        offsets = [(int(tau + g), tau + g - int(tau + g)) for tau in taus]
+        supply: list[tuple[float, ...]] = []
         for e in range(emax + 1):
             s_e = surv[e]
-            row: list[float] = []
             if s_e <= 0.0:
-                row = [1.0] * grid + [0.0] * grid
-            else:
-                probs = []
-                for tau in taus:
-                    x = e + tau + g
-                    i = int(x)
-                    frac = x - i
-                    s_x = surv[i] * (1 - frac) + surv[i + 1] * frac
-                    probs.append(min(1.0, max(0.0, 1.0 - s_x / s_e)))
-                row = probs + [pr * (1.0 - pr) for pr in probs]
-            supply.append(tuple(row))
+                supply.append(tuple([1.0] * grid + [0.0] * grid))
+                continue
+            probs = []
+            for off, frac in offsets:
+                i = e + off
+                s_x = surv[i] * (1.0 - frac) + surv[i + 1] * frac
+                pr = 1.0 - s_x / s_e
+                probs.append(0.0 if pr < 0.0 else 1.0 if pr > 1.0 else pr)
+            supply.append(tuple(probs + [pr * (1.0 - pr) for pr in probs]))
         self.supply = supply
         self.supply_tail = supply[-1]
-        # ringing: P(needs agent by tau | unanswered after r seconds), and eventual P(needs agent)
+        # ring_t[k][r]: P(needs agent by tau_k | unanswered after r s of ringing); k >= grid: variances
         at = stats.answer_time
         rmax = int(config.ring_timeout) + 2
-        ring: list[tuple[float, ...]] = []
-        ring_total: list[float] = []
+        ring_t: list[list[float]] = [[0.0] * (rmax + 1) for _ in range(2 * grid)]
         for r in range(rmax + 1):
             a_r = at.cdf(float(r))
             denom = 1.0 - p * a_r
             if denom <= 1e-9:
-                ring.append(tuple([0.0] * (2 * grid)))
-                ring_total.append(0.0)
                 continue
-            probs = [max(0.0, c * p * (at.cdf(r + tau - amd) - a_r) / denom) for tau in taus]
-            ring.append(tuple(probs + [pr * (1.0 - pr) for pr in probs]))
-            ring_total.append(max(0.0, c * p * (1.0 - a_r) / denom))
-        self.ring = ring
-        self.ring_total = ring_total
-        self.new_row = ring[0][:grid]
+            for k, tau in enumerate(taus):
+                pr = max(0.0, c * p * (at.cdf(r + tau - amd) - a_r) / denom)
+                ring_t[k][r] = pr
+                ring_t[k + grid][r] = pr * (1.0 - pr)
+        self.ring_t = ring_t
+        self.new_row = [ring_t[k][0] for k in range(grid)]
 
 
 class PredictivePacer:
@@ -224,22 +209,27 @@ class PredictivePacer:
         self,
         config: CampaignConfig,
         *,
-        target_fraction: float = 0.9,
+        target_fraction: float = 0.95,
+        reserve_factor: float = 1.5,
         spend_horizon: float = 1800.0,
         grid: int = 8,
-        refresh_seconds: float = 120.0,
+        refresh_seconds: float = 600.0,
         feedback_seconds: float = 30.0,
         feedback_gain: float = 0.25,
         initial_threshold: float | None = None,
     ) -> None:
         if not 0.0 < target_fraction <= 1.0:
             raise ValueError("target_fraction must be in (0, 1]")
+        if grid < 1:
+            raise ValueError("grid must be >= 1")
         self.config = config
         self.cap = min(r.cap for r in config.abandon_rules)
         self.target_fraction = target_fraction
+        self.reserve_factor = reserve_factor
         self.spend_horizon = spend_horizon
         self.grid = grid
         self.refresh_seconds = refresh_seconds
+        self._refresh_interval = min(30.0, refresh_seconds)
         self.feedback_seconds = feedback_seconds
         self.feedback_gain = feedback_gain
         self.threshold = initial_threshold if initial_threshold is not None else 2.0 * self.cap
@@ -250,9 +240,13 @@ class PredictivePacer:
         self._need_ewma = 0.0
         self._ticks = 0
         self._soft_bound_ticks = 0
+        self._risk_sum = 0.0
+        self._risk_ticks = 0
+        self._risk_ewma = 0.0
         self.local_target = self.cap * target_fraction
         self.last_soft: int = 0
         self.last_hard: int = 0
+        self.trace: list[tuple[float, int, int, float, int, int]] | None = None
 
     # -- feedback ----------------------------------------------------------------------------
     def _feedback(self, state: PacingState, now: float) -> None:
@@ -271,29 +265,42 @@ class PredictivePacer:
         decay = 0.5 ** (elapsed / 600.0)
         self._ab_ewma = self._ab_ewma * decay + da
         self._need_ewma = self._need_ewma * decay + dn
-        # local target: base + unused budget of the tightest window spread over spend_horizon
-        base = self.cap * self.target_fraction
+        # Local target: spend the budget above a reserve for the at-risk calls we want to keep in
+        # flight. Slack and reserve are in abandons; at local rate r the slack moves by
+        # (cap - r) / (1 - cap) per agent-needing answer, so r = cap + excess * (1 - cap) / upcoming.
         need_rate = self._need_ewma / 600.0 * math.log(2) if self._need_ewma > 0 else 0.0
-        spare = math.inf
-        for rb in state.budget.rules:
-            cnt = rb.now_counts
-            spare = min(spare, rb.rule.cap * self.target_fraction * cnt.denominator - cnt.numerator)
         upcoming = max(1.0, need_rate * self.spend_horizon)
-        self.local_target = min(self.cap, max(0.3 * base, base + spare / upcoming))
+        if self._risk_ticks:
+            self._risk_ewma = self._risk_ewma * decay + (1.0 - decay) * (self._risk_sum / self._risk_ticks)
+        self._risk_sum = 0.0
+        self._risk_ticks = 0
+        slack = min(rb.affordable_abandons for rb in state.budget.rules)
+        excess = slack - self.reserve_factor * self._risk_ewma
+        target = self.cap + excess * (1.0 - self.cap) / upcoming
+        self.local_target = min(self.cap * self.target_fraction, max(0.1 * self.cap, target))
         # threshold: integral control of log(lambda) towards the local target
         expected = self._need_ewma * self.local_target
+        soft_binding = self._soft_bound_ticks >= 0.5 * max(1, self._ticks)
+        self._ticks = 0
+        self._soft_bound_ticks = 0
         if self._need_ewma <= 0:
             return
         realised = self._ab_ewma / self._need_ewma
         err = (self.local_target - realised) / self.local_target
         confidence = min(1.0, expected / 3.0)
         step = self.feedback_gain * max(-1.0, min(1.0, err)) * confidence
-        soft_binding = self._soft_bound_ticks >= 0.5 * max(1, self._ticks)
         if step > 0 and not soft_binding:
             step = 0.0  # the hard limit, not lambda, was holding us back: do not wind up
-        self.threshold = min(0.5, max(0.002, self.threshold * math.exp(step)))
-        self._ticks = 0
-        self._soft_bound_ticks = 0
+        self.threshold = min(0.9, max(1e-4, self.threshold * math.exp(step)))
+
+    def _tables(self, state: PacingState, now: float) -> _Forecast:
+        fc = self._forecast
+        if fc is None or now < fc.built_at or (
+            now - fc.built_at >= self._refresh_interval and fc.version != state.stats.version
+        ):
+            fc = self._forecast = _Forecast(self.config, state.stats, self.grid, now)
+            self._refresh_interval = min(self.refresh_seconds, self._refresh_interval * 2.0)
+        return fc
 
     # -- decision ----------------------------------------------------------------------------
     def decide(self, state: PacingState, now: float) -> int:
@@ -313,77 +320,103 @@ class PredictivePacer:
         covered = max(0, idle - f)
         if hard <= covered:
             self.last_soft = hard
+            if hard < room:  # the budget, not the trunks, is holding us at progressive
+                self._risk_sum += 1.25 * max(0, f + hard - idle) + 1.0
+                self._risk_ticks += 1
             return hard
-        fc = self._forecast
-        if (
-            fc is None
-            or (now - fc.built_at >= self.refresh_seconds and fc.version != state.stats.version)
-            or now < fc.built_at
-        ):
-            fc = self._forecast = _Forecast(self.config, state.stats, self.grid, now)
+        fc = self._tables(state, now)
         k_n = self.grid
-        # supply
+        # supply (negated into the excess) from idle and busy agents
         sup = fc.supply
         emax = len(sup) - 1
-        rows = [sup[e] if (e := int(x)) <= emax else fc.supply_tail for x in state.busy_elapsed]
+        tail = fc.supply_tail
+        rows = [sup[e] if (e := int(x)) <= emax else tail for x in state.busy_elapsed]
         if rows:
-            sums = [sum(col) for col in zip(*rows, strict=True)]
+            acc = [sum(col) for col in zip(*rows, strict=True)]
         else:
-            sums = [0.0] * (2 * k_n)
-        mean = [-(idle + s) for s in sums[:k_n]]
-        var = sums[k_n:]
-        # demand: waiting, answered (AMD running), ringing
-        c = fc.p_need
-        w = state.waiting
-        for k in range(k_n):
-            mean[k] += w
+            acc = [0.0] * (2 * k_n)
+        mean = [state.waiting - idle - x for x in acc[:k_n]]
+        var = acc[k_n:]
+        # ringing calls, grouped by whole seconds rung
+        ring_t = fc.ring_t
+        rlast = len(ring_t[0]) - 1
+        if ringing:
+            cnt_r = [0] * (rlast + 1)
+            for elapsed, cnt in ringing:
+                r = int(elapsed)
+                cnt_r[r if r <= rlast else rlast] += cnt
+            for k in range(k_n):
+                mean[k] += sum(map(operator.mul, cnt_r, ring_t[k]))
+                var[k] += sum(map(operator.mul, cnt_r, ring_t[k + k_n]))
+        # answered calls whose AMD decision is still running
         if answered:
+            c = fc.p_need
             cv = c * (1.0 - c)
+            first = [0] * (k_n + 1)
             taus = fc.taus
+            amd = fc.amd
             for s in answered:
-                due = fc.amd - s
-                for k in range(k_n):
-                    if taus[k] >= due:
-                        mean[k] += c
-                        var[k] += cv
-        ring_tab = fc.ring
-        rlast = len(ring_tab) - 1
-        for elapsed, cnt in ringing:
-            r = int(elapsed)
-            row = ring_tab[r if r <= rlast else rlast]
+                first[bisect_left(taus, amd - s)] += 1
+            due = 0
             for k in range(k_n):
-                mean[k] += cnt * row[k]
-                var[k] += cnt * row[k + k_n]
+                due += first[k]
+                mean[k] += c * due
+                var[k] += cv * due
         new = fc.new_row
+        q = fc.q
+        # weights: where in the horizon a new call that needs an agent needs it
+        weights = [(new[k] - (new[k - 1] if k else 0.0)) / q if q > 0 else 0.0 for k in range(k_n)]
         new_var = [x * (1.0 - x) for x in new]
+        erf = math.erf
+        sqrt = math.sqrt
+        live = [k for k in range(k_n) if weights[k] > 1e-6]
 
-        def abandons(n: int) -> float:
-            best = 0.0
-            for k in range(k_n):
-                e = _expected_positive(mean[k] + n * new[k], var[k] + n * new_var[k])
-                if e > best:
-                    best = e
-            return best
-
-        limit = self.threshold * fc.q
-        # largest n in [covered, hard] whose marginal expected abandons stay under the threshold
-        lo, hi = covered, hard
-        base_lo = abandons(lo)
-        if abandons(lo + 1) - base_lo > limit:
-            n = lo
-        else:
-            lo += 1
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                if abandons(mid) - abandons(mid - 1) <= limit:
-                    lo = mid
+        def p_abandon(n: int) -> float:
+            """P(the n-th new call finds no agent | it needs one), with n-1 other new calls."""
+            m = n - 1
+            total = 0.0
+            for k in live:
+                mu = mean[k] + m * new[k] + 0.5
+                v = var[k] + m * new_var[k]
+                if v <= 1e-12:
+                    pk = 1.0 if mu > 0.0 else 0.0
                 else:
-                    hi = mid - 1
-            n = lo
+                    pk = 0.5 * (1.0 + erf(mu / sqrt(2.0 * v)))
+                total += weights[k] * pk
+            return total
+
+        limit = self.threshold
+        # Largest n in [covered, hard] whose own abandon probability stays under the threshold.
+        # p_abandon is increasing in n, so gallop from `covered`, then bisect.
+        lo = covered
+        step = 1
+        hi = hard
+        while lo < hard:
+            probe = min(hard, lo + step)
+            if p_abandon(probe) <= limit:
+                lo = probe
+                step *= 2
+            else:
+                hi = probe - 1
+                break
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if p_abandon(mid) <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        n = lo
         self._ticks += 1
+        at_risk = max(0, f + n - idle)
         if n < hard:
             self._soft_bound_ticks += 1
+            self._risk_sum += at_risk
+        else:
+            self._risk_sum += 1.25 * at_risk + 1.0
+        self._risk_ticks += 1
         self.last_soft = n
+        if self.trace is not None:
+            self.trace.append((now, n, hard, p_abandon(n + 1), idle, f))
         return n
 
 
