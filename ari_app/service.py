@@ -67,6 +67,8 @@ class Service:
         self.direct = DirectDial(self)
         self.acd = AcdAdapter(self)
         acd_api.register(self.api, self, self.acd)
+        from ari_app.acd.ivr import Ivr
+        self.ivr = Ivr(self, self.acd)
         #: Capabilities built on the ACD. Each has `async start()` (run after the ACD is loaded and
         #: before ARI connects) and registers its own routes and Stasis handlers in __init__.
         self.capabilities: list[Any] = []

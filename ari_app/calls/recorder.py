@@ -117,9 +117,12 @@ class CallRecorder:
             if e.channel.id in self.legs:
                 self._hangup_cause.setdefault(e.channel.id, e.cause if e.cause is not None else 16)
         elif isinstance(e, ev.StasisEnd):
+            # Our part of the leg is over either way: hung up, or sent on into the dialplan.
             cause = self._hangup_cause.pop(e.channel.id, None)
             if cause is not None:
                 self._ended(e.channel.id, event_time(e), cause, CAUSE_TEXT.get(cause, f"cause {cause}"))
+            else:
+                self._ended(e.channel.id, event_time(e), None, "left the app", outcome="left-app")
         elif isinstance(e, ev.ChannelDestroyed):
             self._hangup_cause.pop(e.channel.id, None)
             self._ended(e.channel.id, event_time(e), e.cause, e.cause_txt)

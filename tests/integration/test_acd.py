@@ -270,6 +270,7 @@ async def test_channelless_item_is_connected_agent_first_with_a_whisper(sandbox)
         event = await bridged
         legs = {service.recorder.leg(c).role for c in event.bridge.channels}
         assert legs == {"agent", "customer"}
+        await service.acd.wait_until(lambda: "connected" in updates, timeout=5)  # the REST reply may trail the event
         assert updates == ["agent-ringing", "agent-answered", "customer-ringing", "connected"]
         customer = next(c for c in event.bridge.channels if service.recorder.leg(c).role == "customer")
         gone = service.ari.expect(lambda e: isinstance(e, ev.ChannelDestroyed) and e.channel.id == customer, timeout=10)
@@ -297,3 +298,49 @@ async def test_channelless_item_customer_busy_frees_the_agent_at_once(sandbox):
         await service.writer.flush(timeout=5)
         row = await fetch_call(sandbox.info.database_url, "cb-test-2")
         assert row["outcome"] == "customer-busy" and row["ended_at"] is not None
+
+
+async def test_ivr_digit_picks_the_queue(sandbox):
+    async with running_service(sandbox) as service:
+        await setup_queue(service, "sales", {"strategy": "ring-all"}, [("s1", "ans0")], login=False)
+        await setup_queue(service, "support", {"strategy": "ring-all"}, [("a1", "ans0")])
+        caller_id = service.ari.new_id("caller")
+        bridged = service.ari.expect(bridged_with(caller_id), timeout=20)
+        # The default menu lists the queues in name order: 1 = sales, 2 = support.
+        await service.ari.rest.channels.originate(
+            endpoint="Local/patience0-dtmf2-at1@sim-caller", context="inbound", extension="ivr", priority=1,
+            channel_id=caller_id, other_channel_id=caller_id + "-phone")
+        event = await bridged
+        assert agent_of(service, event, caller_id) == "a1"
+        await service.writer.flush(timeout=5)
+        row = await fetch_call(sandbox.info.database_url, caller_id)
+        assert row["queue"] == "support"
+        await hangup_all(service)
+
+
+@pytest.mark.parametrize(("config", "caller_spec", "outcome", "event"), [
+    ({"exit_key": "5"}, "patience0-dtmf5-at1", "exitkey", "EXITWITHKEY"),
+    ({"max_wait": 2}, "patience0", "timeout", "EXITWITHTIMEOUT"),
+])
+async def test_caller_leaves_the_queue_by_key_or_timeout(sandbox, config, caller_spec, outcome, event):
+    async with running_service(sandbox) as service:
+        await setup_queue(service, "support", {"strategy": "ring-all", **config}, [("a1", "ans0")], login=False)
+        caller = await call_queue(service, "support", caller_spec)
+        await service.ari.expect(left_app(caller), timeout=10)
+        await service.writer.flush(timeout=5)
+        row = await fetch_call(sandbox.info.database_url, caller)
+        assert row["outcome"] == outcome
+        assert (await queue_events(sandbox, caller))[-1] == event
+        await hangup_all(service)
+
+
+async def test_exit_to_dialplan_closes_the_record(sandbox):
+    async with running_service(sandbox) as service:
+        await setup_queue(service, "support", {"strategy": "ring-all", "max_wait": 1}, [("a1", "ans0")], login=False)
+        caller = await call_queue(service, "support")
+        await service.ari.expect(left_app(caller), timeout=10)
+        await service.writer.flush(timeout=5)
+        row = await fetch_call(sandbox.info.database_url, caller)
+        assert row["outcome"] == "timeout" and row["ended_at"] is not None
+        assert service.recorder.leg(caller) is None
+        await hangup_all(service)
