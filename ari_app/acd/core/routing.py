@@ -19,7 +19,7 @@ import heapq
 
 from .commands import Offer
 from .state import AgentRt, ItemRt, OfferRt, QueueRt, Reqs, State
-from .strategies import Candidate, choose
+from .strategies import select
 
 GlobalKey = tuple[int, int, int, float, int, str]
 
@@ -55,28 +55,6 @@ class Router(State):
                         if best is None or key < best:
                             best = key
         return best
-
-    def candidates(
-        self, it: ItemRt, q: QueueRt, exclude: list[str] | None = None
-    ) -> list[Candidate]:
-        tried = set(it.tried)
-        out = []
-        for aid in q.available:
-            a = self.agents[aid]
-            if eligible(a, it) and not (exclude and aid in exclude):
-                out.append(
-                    Candidate(
-                        aid,
-                        q.penalty[aid],
-                        q.index[aid],
-                        aid in tried,
-                        a.idle_since,
-                        a.calls_taken,
-                        a.talk_time,
-                    )
-                )
-        out.sort(key=lambda c: c.member_index)
-        return out
 
     def dispatch(self) -> None:
         heap: list[tuple[GlobalKey, str]] = []
@@ -115,17 +93,20 @@ class Router(State):
             heapq.heappush(heap, (best, aid))
 
     def choose_agents(self, it: ItemRt, q: QueueRt, exclude: list[str] | None = None) -> list[str]:
-        cands = self.candidates(it, q, exclude)
-        if not cands:
-            return []
+        """The queue strategy's pick among eligible offerable agents (several for ring-all)."""
+        preferred, reqs, agents = it.preferred, it.reqs, self.agents
+
+        def ok(aid: str) -> bool:
+            if exclude and aid in exclude:
+                return False
+            return not reqs or skills_ok(agents[aid], reqs)
+
+        if preferred is not None:
+            keys = [q.available[preferred]] if preferred in q.available else []
+        else:
+            keys = q.idle
         rr_last = q.index.get(q.rr_last) if q.rr_last is not None else None
-        return choose(
-            q.config.strategy,
-            cands,
-            rr_last_index=rr_last,
-            member_count=len(q.members),
-            rng=self.rng,
-        )
+        return select(q.config.strategy, keys, ok, it.tried, self.rng, rr_last)
 
     def start_attempt(self, it: ItemRt, q: QueueRt, agent_ids: list[str]) -> None:
         self.unbucket(it)

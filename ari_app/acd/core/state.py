@@ -8,13 +8,14 @@ are rebuilt from the primary records on restore, so a snapshot stores only the l
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .commands import AgentStateChanged, CancelReason, Command, QueueLog
 from .ewt import HandleTimes
 from .model import AgentConfig, AgentStatus, DeviceState, QueueConfig, QueueItem
-from .strategies import SplitMix64
+from .strategies import AgentKey, SplitMix64, metric
 from .timers import Timers
 from .waitlist import ItemKey, SortedKeys
 
@@ -125,7 +126,9 @@ class QueueRt:
     order: SortedKeys = field(default_factory=SortedKeys)  # every item not yet connected
     # dispatchable items by preferred agent (None = anyone), then skill requirements
     buckets: dict[str | None, dict[Reqs, SortedKeys]] = field(default_factory=dict)
-    available: set[str] = field(default_factory=set)  # members an offer may go to now
+    # members an offer may go to now, with their strategy key; ``idle`` holds the keys sorted
+    available: dict[str, AgentKey] = field(default_factory=dict)
+    idle: list[AgentKey] = field(default_factory=list)
     serving: set[str] = field(default_factory=set)  # logged in, not paused, reachable
     rr_last: str | None = None
     max_boost: int = 0
@@ -145,6 +148,17 @@ class QueueRt:
 
     def reindex(self) -> None:
         self.index = {aid: i for i, aid in enumerate(self.members)}
+
+    def add_available(self, key: AgentKey) -> None:
+        self.available[key[3]] = key
+        insort(self.idle, key)
+
+    def remove_available(self, agent_id: str) -> None:
+        key = self.available.pop(agent_id, None)
+        if key is not None:
+            i = bisect_left(self.idle, key)
+            if i < len(self.idle) and self.idle[i] == key:
+                del self.idle[i]
 
 
 class State:
@@ -211,10 +225,10 @@ class State:
                 continue
             if self.offerable(a, q):
                 if a.id not in q.available:
-                    q.available.add(a.id)
+                    q.add_available(self.agent_key(a, q))
                     self.dirty_agents[a.id] = None
             else:
-                q.available.discard(a.id)
+                q.remove_available(a.id)
             serving = a.status not in ("logged_out", "paused") and a.device != "unavailable"
             if serving:
                 q.serving.add(a.id)
@@ -223,29 +237,50 @@ class State:
             if q.config.leave_empty:
                 self.check_empty[qname] = None
 
+    def agent_key(self, a: AgentRt, q: QueueRt) -> AgentKey:
+        value = metric(
+            q.config.strategy,
+            idle_since=a.idle_since,
+            calls_taken=a.calls_taken,
+            talk_time=a.talk_time,
+        )
+        return (q.penalty[a.id], value, q.index[a.id], a.id)
+
+    def rekey(self, q: QueueRt) -> None:
+        """Recompute the available agents' keys (member order, penalty or strategy changed)."""
+        keys = [self.agent_key(self.agents[aid], q) for aid in q.available]
+        q.available = {key[3]: key for key in keys}
+        q.idle = sorted(keys)
+
     def attach(self, a: AgentRt, qname: str) -> None:
         q = self.queues.get(qname)
         if q is None:
             return
+        changed = q.penalty.get(a.id) != a.config.memberships[qname]
         if a.id not in q.index:
             pos = len(q.members)
             while pos > 0 and self.agents[q.members[pos - 1]].reg > a.reg:
                 pos -= 1
             q.members.insert(pos, a.id)
             q.reindex()
+            changed = True
         q.penalty[a.id] = a.config.memberships[qname]
+        if changed and q.available:
+            self.rekey(q)
 
     def detach(self, a: AgentRt, qname: str) -> None:
         q = self.queues.get(qname)
         if q is None or a.id not in q.index:
             return
+        q.remove_available(a.id)
         q.members.remove(a.id)
         q.reindex()
         q.penalty.pop(a.id, None)
-        q.available.discard(a.id)
         q.serving.discard(a.id)
         if q.rr_last == a.id:
             q.rr_last = None
+        if q.available:
+            self.rekey(q)
         if q.config.leave_empty:
             self.check_empty[qname] = None
 

@@ -1,15 +1,23 @@
 """Which available agent(s) get an offer for an item, per queue strategy.
 
-Pure functions over :class:`Candidate` rows (eligible, offerable agents of the queue).
-Every strategy first prefers agents not yet tried for this item, then the lowest penalty
-(app_queue), except ``ring-all`` (everyone at the lowest penalty rings) and
-``weighted-random`` (penalty weights the draw instead). Ties go to member order.
+Each queue keeps its offerable agents sorted by an :data:`AgentKey`
+``(penalty, metric, member_index, agent_id)``; the metric is fixed while the agent is
+available (idle-since, calls taken, talk time only change on a call), so the best agent is
+found by walking that order until one is eligible - no scan of every idle agent.
+
+Rules, as app_queue: lowest penalty first; within a penalty the strategy's metric; ties to
+member order. Agents already tried for this item (let it ring out) come after every untried
+eligible agent. ``ring-all`` rings every eligible agent of the lowest eligible penalty;
+``random`` draws within the lowest penalty; ``weighted-random`` draws over all eligible
+agents with weight 1/(1+penalty).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from bisect import bisect_left
+from collections.abc import Callable, Collection, Iterator
+
+AgentKey = tuple[int, float, int, str]  # (penalty, metric, member_index, agent_id)
 
 _MASK = (1 << 64) - 1
 
@@ -32,74 +40,113 @@ class SplitMix64:
         return (self.next() >> 11) / float(1 << 53)
 
 
-@dataclass(frozen=True)
-class Candidate:
-    agent_id: str
-    penalty: int
-    member_index: int  # position in the queue's member order
-    tried: bool  # already offered this item without an answer
-    idle_since: float  # end of the last call, else login time
-    calls_taken: int
-    talk_time: float
+def metric(strategy: str, *, idle_since: float, calls_taken: int, talk_time: float) -> float:
+    """The per-agent ordering value of a strategy (lower is offered first)."""
+    if strategy == "longest-idle":
+        return idle_since
+    if strategy == "fewest-calls":
+        return float(calls_taken)
+    if strategy == "least-talk-time":
+        return talk_time
+    return 0.0  # member order only
 
 
-def choose(
+def preference_order(
+    strategy: str, keys: list[AgentKey], rr_last_index: int | None
+) -> Iterator[AgentKey]:
+    """Walk the sorted keys in offer preference order. ``round-robin`` rotates every
+    penalty tier to start after the member offered last (app_queue's rrmemory)."""
+    if strategy != "round-robin" or rr_last_index is None:
+        yield from keys
+        return
+    i, n = 0, len(keys)
+    while i < n:
+        penalty = keys[i][0]
+        end = bisect_left(keys, (penalty + 1,), lo=i)
+        start = bisect_left(keys, (penalty, 0.0, rr_last_index + 1), lo=i, hi=end)
+        yield from keys[start:end]
+        yield from keys[i:start]
+        i = end
+
+
+def select(
     strategy: str,
-    candidates: list[Candidate],
-    *,
-    rr_last_index: int | None,
-    member_count: int,
+    keys: list[AgentKey],
+    ok: Callable[[str], bool],
+    tried: Collection[str],
+    rng: SplitMix64,
+    rr_last_index: int | None = None,
+) -> list[str]:
+    """Agents to ring now among the sorted ``keys`` of offerable agents, filtered by ``ok``
+    (eligibility). Walks only as far as needed; random strategies sample with rejection."""
+    if strategy == "ring-all":
+        tier: int | None = None
+        out: list[str] = []
+        for penalty, _, _, aid in keys:
+            if tier is not None and penalty != tier:
+                break
+            if ok(aid):
+                tier = penalty
+                out.append(aid)
+        return out
+    if strategy in ("random", "weighted-random"):
+        return _draw(strategy, keys, ok, tried, rng)
+    fallback: str | None = None
+    for key in preference_order(strategy, keys, rr_last_index):
+        aid = key[3]
+        if not ok(aid):
+            continue
+        if aid not in tried:
+            return [aid]
+        if fallback is None:
+            fallback = aid
+    return [] if fallback is None else [fallback]
+
+
+def _weight(penalty: int) -> float:
+    return 1.0 / (1 + penalty)
+
+
+def _draw(
+    strategy: str,
+    keys: list[AgentKey],
+    ok: Callable[[str], bool],
+    tried: Collection[str],
     rng: SplitMix64,
 ) -> list[str]:
-    """Agents to ring now, best first (several only for ``ring-all``)."""
-    if not candidates:
+    """``random``: uniform over the lowest penalty; ``weighted-random``: over everyone with
+    weight 1/(1+penalty); eligible untried agents only, else eligible tried ones. A few
+    rejection-sampling draws (exact distribution, O(1) when most agents qualify), then an
+    exhaustive pass."""
+    if not keys:
         return []
-    if strategy == "ring-all":
-        best = min(c.penalty for c in candidates)
-        return [
-            c.agent_id
-            for c in sorted(candidates, key=lambda c: c.member_index)
-            if c.penalty == best
-        ]
-    if strategy == "weighted-random":
-        pool = _tier(candidates, with_penalty=False)
-        return [_weighted_pick(pool, rng)]
-    pool = _tier(candidates, with_penalty=True)
     if strategy == "random":
-        return [pool[int(rng.random() * len(pool))].agent_id]
-    return [min(pool, key=_metric(strategy, rr_last_index, member_count)).agent_id]
+        end = bisect_left(keys, (keys[0][0] + 1,))
+        for _ in range(16):
+            aid = keys[int(rng.random() * end)][3]
+            if aid not in tried and ok(aid):
+                return [aid]
+    else:
+        top = _weight(keys[0][0])
+        for _ in range(16):
+            key = keys[int(rng.random() * len(keys))]
+            if rng.random() * top < _weight(key[0]) and key[3] not in tried and ok(key[3]):
+                return [key[3]]
+    pool = [k for k in keys if ok(k[3])]
+    pool = [k for k in pool if k[3] not in tried] or pool
+    if not pool:
+        return []
+    if strategy == "random":
+        pool = [k for k in pool if k[0] == pool[0][0]]
+        return [pool[int(rng.random() * len(pool))][3]]
+    return [_weighted_pick(pool, rng)]
 
 
-def _tier(candidates: list[Candidate], *, with_penalty: bool) -> list[Candidate]:
-    def tier(c: Candidate) -> tuple[bool, int]:
-        return (c.tried, c.penalty if with_penalty else 0)
-
-    best = min(tier(c) for c in candidates)
-    return sorted((c for c in candidates if tier(c) == best), key=lambda c: c.member_index)
-
-
-def _weighted_pick(pool: list[Candidate], rng: SplitMix64) -> str:
-    weights = [1.0 / (1 + c.penalty) for c in pool]
+def _weighted_pick(pool: list[AgentKey], rng: SplitMix64) -> str:
+    weights = [_weight(k[0]) for k in pool]
     point = rng.random() * sum(weights)
-    for c, w in zip(pool, weights, strict=True):
-        point -= w
+    for key, weight in zip(pool, weights, strict=True):
+        point -= weight
         if point < 0:
-            return c.agent_id
-    return pool[-1].agent_id
-
-
-def _metric(
-    strategy: str, rr_last_index: int | None, member_count: int
-) -> Callable[[Candidate], tuple[float, ...]]:
-    if strategy == "longest-idle":
-        return lambda c: (c.idle_since, c.member_index)
-    if strategy == "fewest-calls":
-        return lambda c: (c.calls_taken, c.member_index)
-    if strategy == "least-talk-time":
-        return lambda c: (c.talk_time, c.member_index)
-    if strategy == "round-robin":
-        last = -1 if rr_last_index is None else rr_last_index
-        n = max(member_count, 1)
-        return lambda c: ((c.member_index - last - 1) % n, c.member_index)
-    # linear, ring-progressively: top-down in member order
-    return lambda c: (c.member_index,)
+            return key[3]
+    return pool[-1][3]

@@ -15,7 +15,8 @@ from ari_app.acd.core import (
     Offer,
     QueueConfig,
 )
-from ari_app.acd.core.strategies import Candidate, SplitMix64, choose
+from ari_app.acd.core.model import STRATEGIES
+from ari_app.acd.core.strategies import AgentKey, SplitMix64, preference_order, select
 
 from .support import Sim, agents, of, offered
 
@@ -147,33 +148,36 @@ def test_random_stays_within_the_lowest_penalty() -> None:
 
 
 def test_weighted_random_favours_low_penalty() -> None:
-    pool = [Candidate("low", 0, 0, False, 0.0, 0, 0.0), Candidate("high", 9, 1, False, 0.0, 0, 0.0)]
+    pool: list[AgentKey] = [(0, 0.0, 0, "low"), (9, 0.0, 1, "high")]
     rng = SplitMix64(3)
     counts = Counter(
-        choose("weighted-random", pool, rr_last_index=None, member_count=2, rng=rng)[0]
-        for _ in range(2000)
+        select("weighted-random", pool, lambda _: True, (), rng)[0] for _ in range(2000)
     )
     # weights 1 : 1/10
     assert 1700 < counts["low"] < 1900 and counts["high"] > 100
 
 
 def test_every_strategy_prefers_agents_not_yet_tried_for_the_item() -> None:
-    pool = [
-        Candidate("tried", 0, 0, True, 0.0, 0, 0.0),
-        Candidate("fresh", 3, 1, False, 99.0, 99, 99.0),
-    ]
-    for strategy in (
-        "longest-idle",
-        "round-robin",
-        "fewest-calls",
-        "least-talk-time",
-        "linear",
-        "random",
-        "weighted-random",
-        "ring-progressively",
-    ):
-        got = choose(strategy, pool, rr_last_index=None, member_count=2, rng=SplitMix64())
+    pool: list[AgentKey] = [(0, 0.0, 0, "tried"), (3, 99.0, 1, "fresh")]
+    for strategy in STRATEGIES - {"ring-all"}:
+        got = select(
+            strategy,
+            pool,
+            lambda _: True,
+            ["tried"],
+            SplitMix64(),
+        )
         assert got == ["fresh"], strategy
+    # ...but a tried agent is still better than nobody
+    assert select("linear", pool, lambda aid: aid == "tried", ["tried"], SplitMix64()) == ["tried"]
+
+
+def test_round_robin_order_rotates_within_each_penalty_tier() -> None:
+    keys: list[AgentKey] = sorted(
+        [(0, 0.0, 0, "a"), (0, 0.0, 2, "c"), (0, 0.0, 4, "e"), (1, 0.0, 1, "b"), (1, 0.0, 3, "d")]
+    )
+    order = [k[3] for k in preference_order("round-robin", keys, rr_last_index=2)]
+    assert order == ["e", "a", "c", "d", "b"]
 
 
 def test_ring_progressively_adds_one_agent_per_interval_and_keeps_the_earlier_ringing() -> None:
@@ -190,3 +194,16 @@ def test_ring_progressively_adds_one_agent_per_interval_and_keeps_the_earlier_ri
     assert of(out, Connect) == [Connect("c1", "a2", offers[1].offer_id)]
     assert {c.agent_id for c in of(out, CancelOffer)} == {"a1", "a3"}
     assert [a.status for a in sim.engine.agents()] == ["available", "on_call", "available"]
+
+
+def test_random_draws_are_uniform_over_eligible_agents_only() -> None:
+    keys: list[AgentKey] = [(0, 0.0, i, f"x{i}") for i in range(40)] + [(1, 0.0, 40, "late")]
+    rng = SplitMix64(11)
+    few = Counter(
+        select("random", keys, lambda aid: aid in ("x3", "x30"), (), rng)[0] for _ in range(1000)
+    )
+    assert set(few) == {"x3", "x30"} and 400 < few["x3"] < 600
+    only_late = select("random", keys, lambda aid: aid == "late", (), rng)
+    assert only_late == ["late"]  # the lowest penalty *among eligible* agents
+    spread = Counter(select("random", keys, lambda _: True, (), rng)[0] for _ in range(4000))
+    assert "late" not in spread and len(spread) == 40 and max(spread.values()) < 180
