@@ -573,6 +573,7 @@ class Core(Router):
                 if cfg.name in a.config.memberships:
                     self.attach(a, cfg.name)
         q.config = cfg
+        self.rekey(q)  # the strategy decides the available agents' order
         for aid in q.members:
             a = self.agents[aid]
             self.refresh_agent(a)

@@ -14,6 +14,7 @@ from ari_app.acd.core import (
     Connect,
     Offer,
     QueueConfig,
+    UpsertQueue,
 )
 from ari_app.acd.core.model import STRATEGIES
 from ari_app.acd.core.strategies import AgentKey, SplitMix64, preference_order, select
@@ -207,3 +208,13 @@ def test_random_draws_are_uniform_over_eligible_agents_only() -> None:
     assert only_late == ["late"]  # the lowest penalty *among eligible* agents
     spread = Counter(select("random", keys, lambda _: True, (), rng)[0] for _ in range(4000))
     assert "late" not in spread and len(spread) == 40 and max(spread.values()) < 180
+
+
+def test_changing_the_strategy_reorders_the_idle_agents() -> None:
+    sim = Sim(q("linear"), agents=agents(3), login=False)
+    for i, aid in enumerate(("a3", "a2", "a1")):
+        sim.do(AgentLogin(aid), at=float(i))
+    assert next_agent(sim, "c1") == "a1"
+    sim.do(CallEnded("c1"))
+    sim.do(UpsertQueue(q("longest-idle")))
+    assert next_agent(sim, "c2") == "a3"
