@@ -359,8 +359,8 @@ class Driver:
             assert [i.position for i in eng.waiting(q)] == list(range(1, len(eng.waiting(q)) + 1))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(setup, st.lists(action, min_size=10, max_size=80))
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(setup, st.lists(action, min_size=10, max_size=60))
 def test_invariants_hold_under_random_events(
     start: tuple[list[QueueConfig], list[AgentConfig]], actions: list[tuple[Any, ...]]
 ) -> None:
@@ -370,7 +370,7 @@ def test_invariants_hold_under_random_events(
         driver.run(act)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(setup, st.lists(action, min_size=10, max_size=60), st.integers(0, 60))
 def test_restore_then_continue_makes_the_same_decisions(
     start: tuple[list[QueueConfig], list[AgentConfig]], actions: list[tuple[Any, ...]], cut: int
