@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import shlex
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,12 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def exports(sb: Sandbox) -> str:
     return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in sb.info.env().items())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(argv)
+    # A plain `kill` cleans up like Ctrl-C does (e.g. an interrupted root build is removed).
+    signal.signal(signal.SIGTERM, _terminated)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s sandbox: %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     sb = Sandbox.for_instance(args.instance, ari_port=args.ari_port, pg_port=args.pg_port,

@@ -30,20 +30,31 @@ def run(
     """Run a command, capture its output; on failure raise SandboxError with the output tail."""
     args = [os.fspath(c) for c in cmd]
     try:
-        proc = subprocess.run(
+        # Own session: a Ctrl-C in the terminal must not reach a server started through this
+        # (pg_ctl's postmaster); on our own failure or interrupt the whole group is killed.
+        child = subprocess.Popen(
             args,
-            input=input_text,
-            stdin=None if input_text is not None else subprocess.DEVNULL,
-            capture_output=True,
+            stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
             env=env,
             start_new_session=True,
         )
-    except subprocess.TimeoutExpired as exc:
-        raise SandboxError(f"{args[0]}: timed out after {timeout}s: {' '.join(args[:4])} ...") from exc
     except FileNotFoundError as exc:
         raise SandboxError(f"command not found: {args[0]}") from exc
+    try:
+        out, err = child.communicate(input_text, timeout=timeout)
+    except BaseException as exc:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        child.wait()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            raise SandboxError(f"{args[0]}: timed out after {timeout}s: {' '.join(args[:4])} ...") from None
+        raise
+    proc = subprocess.CompletedProcess(args, child.returncode, out, err)
     if check and proc.returncode != 0:
         raise SandboxError(
             f"{' '.join(args[:6])} exited {proc.returncode}:\n{tail_text(proc.stdout + proc.stderr)}"

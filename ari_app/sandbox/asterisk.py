@@ -123,7 +123,7 @@ def ensure_root(root: Path | None = None) -> Path:
             raise SandboxError(f"{root} exists but holds no Asterisk; remove it or choose another root")
         for stale in root.parent.glob(f".{root.name}.build-*"):
             log.info("removing an interrupted build %s", stale)
-            shutil.rmtree(stale, ignore_errors=True)
+            _remove_build_dir(stale)
         ensure_apt_packages(["debootstrap"], commands=["debootstrap"])
         tmp = root.parent / f".{root.name}.build-{os.getpid()}"
         log.info("building the Asterisk root in %s (debootstrap sid, about a minute)", root)
@@ -143,10 +143,23 @@ def ensure_root(root: Path | None = None) -> Path:
             _prepare_root(tmp)
             os.rename(tmp, root)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _remove_build_dir(tmp)
             raise
         log.info("root ready in %.0fs", time.monotonic() - started)
         return root
+
+
+def _remove_build_dir(path: Path) -> None:
+    """Delete a failed build, unmounting first whatever debootstrap left mounted in it (/proc...)."""
+    prefix = os.fspath(path.absolute()) + "/"
+    with open("/proc/mounts") as fh:
+        mounts = [line.split()[1] for line in fh if line.split()[1].startswith(prefix)]
+    for mnt in sorted(mounts, key=len, reverse=True):
+        run(["umount", "-l", mnt], check=False, timeout=30)
+    with open("/proc/mounts") as fh:
+        if any(line.split()[1].startswith(prefix) for line in fh):
+            raise SandboxError(f"{path} still has mounts inside; not deleting it")
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _prepare_root(root: Path) -> None:
