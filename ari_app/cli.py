@@ -64,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="run a simulated contact center on the sandbox", add_help=False)
     p.add_argument("demo_args", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_demo)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # sandbox and demo own their arguments (argparse's REMAINDER would swallow none of `--help`).
+    if argv and argv[0] == "sandbox":
+        return cmd_sandbox(argparse.Namespace(sandbox_args=argv[1:]))
+    if argv and argv[0] == "demo":
+        return cmd_demo(argparse.Namespace(demo_args=argv[1:]))
     args = parser.parse_args(argv)
     logging.captureWarnings(True)
     return int(args.fn(args))
