@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -70,6 +70,11 @@ class ItemLink:
     dial_caller_id: str | None = None
     dial_timeout: int = 30
     whisper: list[str] | None = None
+    #: The item's place and needs, for a capability that takes the caller over when it leaves
+    #: (a callback keeps the caller's original entry time and priority).
+    entered_at: float | None = None
+    priority: int = 0
+    skills: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,15 @@ class AcdAdapter:
         self._watchers: list[tuple[Any, asyncio.Future[None]]] = []
         #: Capabilities that own items (callbacks, click-to-call) follow them here.
         self.observers: dict[str, Callable[[ItemUpdate], None]] = {}
+        #: Capabilities that take a caller over when the core sends it to a destination this
+        #: adapter doesn't play itself ("callback"); the handler owns the channel from then on.
+        self.exit_handlers: dict[str, Callable[[ItemLink, cmd.ExitQueue], None]] = {}
+        #: Vetoes: may this announcement kind play now; may the core see this digit.
+        self.announce_filters: dict[str, Callable[[ItemLink, cmd.Announce], bool]] = {}
+        self.dtmf_filters: list[Callable[[ItemLink, str], bool]] = []
+        #: Per channel-less item: awaited after the whisper, before the customer is dialled;
+        #: False means "don't dial" (e.g. the callback was cancelled or claimed elsewhere).
+        self.before_dial: dict[str, Callable[[], Awaitable[bool]]] = {}
         service.routes["queue"] = self.on_queue_call
         service.routes["agent-leg"] = self.on_unexpected_agent_leg
         service.routes["agent-feature"] = self.on_agent_feature
@@ -259,15 +273,20 @@ class AcdAdapter:
                 channel_name: str | None = None, already_up: bool = False, from_dialplan: bool = True,
                 direction: str = "inbound", dial: str | None = None, dial_caller_id: str | None = None,
                 dial_timeout: int = 30, whisper: list[str] | None = None,
-                observer: Callable[[ItemUpdate], None] | None = None) -> list[cmd.Command]:
+                observer: Callable[[ItemUpdate], None] | None = None,
+                before_dial: Callable[[], Awaitable[bool]] | None = None) -> list[cmd.Command]:
         """Put an item in a queue: a live caller (with a channel), or a channel-less item that is
         connected agent-first: when an agent answers, they hear `whisper`, then `dial` is called
         and bridged with them."""
         link = ItemLink(item.id, channel_id, item.queue, from_dialplan=from_dialplan, dial=dial,
-                        dial_caller_id=dial_caller_id, dial_timeout=dial_timeout, whisper=whisper)
+                        dial_caller_id=dial_caller_id, dial_timeout=dial_timeout, whisper=whisper,
+                        entered_at=item.entered_at if item.entered_at is not None else self.now(),
+                        priority=item.priority, skills=dict(item.required_skills) or None)
         self.items[item.id] = link
         if observer is not None:
             self.observers[item.id] = observer
+        if before_dial is not None:
+            self.before_dial[item.id] = before_dial
         rec = self.s.recorder
         rec.start_call(item.id, direction=direction, created_at=created_at, caller=item.caller_id,
                        queue=item.queue, entered_queue_at=_ts(item.entered_at or self.now()),
@@ -289,6 +308,21 @@ class AcdAdapter:
         if pos is not None:
             rec.set_call(item.id, position_on_entry=pos)
         return commands
+
+    def withdraw(self, item_id: str, *, outcome: str = "withdrawn") -> bool:
+        """Take a channel-less item out of its queue before an agent answered it (a cancelled
+        callback). False when there is no such item or an agent already has it."""
+        link = self.items.get(item_id)
+        if link is None or link.channel_id is not None or link.connected:
+            return False
+        self.items.pop(item_id, None)
+        self.observers.pop(item_id, None)
+        self.before_dial.pop(item_id, None)
+        link.ended = True
+        self.s.recorder.set_call(item_id, outcome=outcome)
+        self.s.recorder.release(item_id)
+        self.handle(ce.CallLeft(item_id, reason=outcome))
+        return True
 
     async def _answer(self, channel_id: str) -> None:
         await self.s.quietly(self.s.ari.rest.channels.answer(channel_id=channel_id))
@@ -338,7 +372,7 @@ class AcdAdapter:
 
     def _on_caller_event(self, link: ItemLink, e: ev.Event) -> None:
         if isinstance(e, ev.ChannelDtmfReceived):
-            if not link.connected and not link.ended:
+            if not link.connected and not link.ended and all(f(link, e.digit) for f in self.dtmf_filters):
                 self.handle(ce.DtmfPressed(link.item_id, e.digit))
         elif isinstance(e, ev.StasisEnd | ev.ChannelDestroyed):
             self._caller_gone(link)
@@ -396,6 +430,7 @@ class AcdAdapter:
             return
         if kind in ("completed", "exited", "abandoned", "customer-failed"):
             self.observers.pop(item_id, None)
+            self.before_dial.pop(item_id, None)
         try:
             observer(ItemUpdate(item_id, kind, agent_id, detail))
         except Exception:
@@ -530,6 +565,18 @@ class AcdAdapter:
                 done.cancel()
         if link.ended or offer.offer_id not in self.offers:
             return  # the agent hung up during the whisper
+        guard = self.before_dial.pop(link.item_id, None)
+        if guard is not None:
+            try:
+                go = await guard()
+            except Exception:  # noqa: BLE001 - when in doubt, never dial
+                log.exception("before-dial check failed", extra={"item_id": link.item_id})
+                go = False
+            if not go:
+                self._customer_failed(link, offer, "withdrawn")
+                return
+            if link.ended or offer.offer_id not in self.offers:
+                return
         if not link.dial:
             log.error("channel-less item without a number to dial", extra={"item_id": link.item_id})
             self._customer_failed(link, offer, "failed")
@@ -580,6 +627,9 @@ class AcdAdapter:
         media = announcement_media(c)
         if link is None or link.channel_id is None or not media:
             return
+        allow = self.announce_filters.get(c.kind)
+        if allow is not None and not allow(link, c):
+            return
         rest, channel = self.s.ari.rest, link.channel_id
 
         async def play() -> None:
@@ -607,6 +657,10 @@ class AcdAdapter:
             return
         link.ended = True
         self.s.channel_handlers.pop(link.channel_id, None)
+        takeover = self.exit_handlers.get(c.destination or "")
+        if takeover is not None:
+            takeover(link, c)
+            return
         rest, channel = self.s.ari.rest, link.channel_id
         dest = c.destination
 
