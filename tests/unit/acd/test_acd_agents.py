@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from acd_support import Sim, agents, logs, of, offered
+
 from ari_app.acd.core import (
     AgentConfig,
     AgentLogin,
@@ -15,8 +17,6 @@ from ari_app.acd.core import (
     RemoveAgent,
     UpsertAgent,
 )
-
-from .support import Sim, agents, logs, of, offered
 
 
 def connect(sim: Sim, item_id: str) -> None:

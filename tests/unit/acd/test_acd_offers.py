@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from acd_support import Sim, agents, logs, of, offered
+
 from ari_app.acd.core import (
     AgentLegLost,
     AgentLogin,
@@ -15,8 +17,6 @@ from ari_app.acd.core import (
     OfferFailed,
     QueueConfig,
 )
-
-from .support import Sim, agents, logs, of, offered
 
 
 def test_offer_timeout_cancels_logs_and_retries_the_next_agent_after_retry_delay() -> None:

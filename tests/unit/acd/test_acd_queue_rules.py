@@ -4,6 +4,7 @@ callback keys, abandon, announcements and EWT, supervisor moves, queue removal."
 from __future__ import annotations
 
 import pytest
+from acd_support import Sim, agents, logs, of, offered
 
 from ari_app.acd.core import (
     AgentLogin,
@@ -24,8 +25,6 @@ from ari_app.acd.core import (
     UpsertQueue,
 )
 from ari_app.acd.core.ewt import HandleTimes, estimate_wait
-
-from .support import Sim, agents, logs, of, offered
 
 
 def test_max_wait_exits_to_the_overflow_destination() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from acd_support import Sim, agents, of, offered
+
 from ari_app.acd.core import (
     AgentConfig,
     AgentDeviceState,
@@ -13,8 +15,6 @@ from ari_app.acd.core import (
     QueueConfig,
     UpsertAgent,
 )
-
-from .support import Sim, agents, of, offered
 
 
 def finish(sim: Sim, item_id: str) -> None:

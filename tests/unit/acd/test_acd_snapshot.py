@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from acd_support import Sim, agents, of
 
 from ari_app.acd.core import (
     AcdEngine,
@@ -16,8 +17,6 @@ from ari_app.acd.core import (
     OfferFailed,
     QueueConfig,
 )
-
-from .support import Sim, agents, of
 
 
 def busy_sim() -> Sim:

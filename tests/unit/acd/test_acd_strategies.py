@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from acd_support import Sim, agents, of, offered
+
 from ari_app.acd.core import (
     AgentConfig,
     AgentLogin,
@@ -18,8 +20,6 @@ from ari_app.acd.core import (
 )
 from ari_app.acd.core.model import STRATEGIES
 from ari_app.acd.core.strategies import AgentKey, SplitMix64, preference_order, select
-
-from .support import Sim, agents, of, offered
 
 
 def q(strategy: str, **kw: object) -> QueueConfig:
