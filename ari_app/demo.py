@@ -16,6 +16,7 @@ import random
 import secrets
 import signal
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -53,6 +54,8 @@ class Demo:
         self.token = secrets.token_urlsafe(16)
         self.placed = 0
         self.stop = asyncio.Event()
+        self.stopped_at = datetime.now(UTC)
+        self.started_at = datetime.now(UTC)  # the sandbox database outlives a demo: count this run only
 
     async def run(self) -> int:
         from ari_app.sandbox import Sandbox  # the sandbox is only needed by the demo
@@ -87,6 +90,7 @@ class Demo:
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+            self.stopped_at = datetime.now(UTC)
             print("stopping: hanging up calls still in progress...", flush=True)
             for ch in await service.ari.rest.channels.list():
                 await service.quietly(service.ari.rest.channels.hangup(channel_id=ch.id))
@@ -150,14 +154,18 @@ class Demo:
                           avg(extract(epoch FROM bridged_at - entered_queue_at))
                               FILTER (WHERE outcome = 'answered') AS asa,
                           sum(extract(epoch FROM ended_at - bridged_at)) AS talk
-                   FROM calls WHERE queue IS NOT NULL""")
+                   FROM calls WHERE queue IS NOT NULL AND created_at >= $2 AND ended_at <= $1""",
+                self.stopped_at, self.started_at)
+            cut = await conn.fetchval("SELECT count(*) FROM calls WHERE queue IS NOT NULL AND created_at >= $2 AND "
+                                      "(ended_at IS NULL OR ended_at > $1)", self.stopped_at, self.started_at)
         finally:
             await conn.close()
         calls, answered, abandoned = row["calls"], row["answered"], row["abandoned"]
         sl_base = answered + row["abandoned_after_sl"]
         sl = 100.0 * row["answered_in_sl"] / sl_base if sl_base else 0.0
         print("\n=== demo summary (from the call records in PostgreSQL) ===")
-        print(f"calls: {calls}   answered: {answered}   abandoned: {abandoned}   other: {calls - answered - abandoned}")
+        print(f"calls: {calls}   answered: {answered}   abandoned: {abandoned}   other: {calls - answered - abandoned}"
+              f"   (not counted: {cut} still in progress when the demo stopped)")
         print(f"service level (answered within 20 s / answered + abandoned after 20 s): {sl:.1f}%")
         print(f"abandon rate: {100.0 * abandoned / calls if calls else 0.0:.1f}%   "
               f"ASA: {float(row['asa'] or 0):.1f} s   talk time: {float(row['talk'] or 0) / 60:.1f} min", flush=True)
@@ -177,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="ari-app demo", description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--duration", type=float, default=0, help="seconds to run (0: until Ctrl-C)")
     p.add_argument("--agents", type=int, default=5)
-    p.add_argument("--rate", type=float, default=20, help="callers per minute")
+    p.add_argument("--rate", type=float, default=8, help="callers per minute")
     p.add_argument("--port", type=int, default=8080, help="HTTP port of the app")
     p.add_argument("--ari-port", type=int, default=18088)
     p.add_argument("--pg-port", type=int, default=15433)
