@@ -67,6 +67,9 @@ class CallRecorder:
         #: leaves our app (StasisEnd) before it is destroyed, and Asterisk sends us nothing after
         #: that: the leg ends at StasisEnd with the requested cause.
         self._hangup_cause: dict[str, int] = {}
+        #: Legs sent into the dialplan that come back into the app (e.g. through AMD): their next
+        #: StasisEnd does not end them (the app subscribes to them to hear their hangup meanwhile).
+        self._returning: set[str] = set()
 
     # ------------------------------------------------------------------ what capabilities tell us
     def start_call(self, call_id: str, *, direction: str, created_at: datetime | None = None,
@@ -105,6 +108,10 @@ class CallRecorder:
     def leg(self, channel_id: str) -> Leg | None:
         return self.legs.get(channel_id)
 
+    def expect_return(self, channel_id: str) -> None:
+        """The leg leaves the app for the dialplan and comes back: don't end it at that StasisEnd."""
+        self._returning.add(channel_id)
+
     # ------------------------------------------------------------------ what Asterisk tells us
     def on_event(self, e: ev.Event) -> None:
         if isinstance(e, ev.ChannelStateChange):
@@ -117,6 +124,9 @@ class CallRecorder:
             if e.channel.id in self.legs:
                 self._hangup_cause.setdefault(e.channel.id, e.cause if e.cause is not None else 16)
         elif isinstance(e, ev.StasisEnd):
+            if e.channel.id in self._returning and e.channel.id not in self._hangup_cause:
+                self._returning.discard(e.channel.id)
+                return
             # Our part of the leg is over either way: hung up, or sent on into the dialplan.
             cause = self._hangup_cause.pop(e.channel.id, None)
             if cause is not None:
@@ -125,6 +135,7 @@ class CallRecorder:
                 self._ended(e.channel.id, event_time(e), None, "left the app", outcome="left-app")
         elif isinstance(e, ev.ChannelDestroyed):
             self._hangup_cause.pop(e.channel.id, None)
+            self._returning.discard(e.channel.id)
             self._ended(e.channel.id, event_time(e), e.cause, e.cause_txt)
 
     def _answered(self, channel_id: str, at: datetime) -> None:
