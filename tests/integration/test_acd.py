@@ -13,7 +13,7 @@ import pytest
 from ari_app.ari import events as ev
 from ari_app.service import Service
 
-from .helpers import api, fetch, fetch_call, hangup_all, left_app, reset_db, running_service
+from .helpers import api, crash_asterisk, fetch, fetch_call, hangup_all, left_app, reset_db, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -220,7 +220,10 @@ async def test_app_restart_keeps_waiting_callers_in_order(sandbox):
         await hangup_all(second)
 
 
-async def test_asterisk_restart_mid_call_frees_the_agent_and_closes_the_call(sandbox):
+@pytest.mark.parametrize("how", ["graceful", "crash"])
+async def test_asterisk_restart_mid_call_frees_the_agent_and_closes_the_call(sandbox, how):
+    """crash: no hangup event reaches the app; reconcile must notice the vanished legs and free
+    the agent (stale agent state is the classic failure of app_queue and mod_callcenter)."""
     async with running_service(sandbox) as service:
         await setup_queue(service, "support", {"strategy": "ring-all"}, [("a1", "ans0")])
         caller = await call_queue(service, "support")
@@ -228,7 +231,7 @@ async def test_asterisk_restart_mid_call_frees_the_agent_and_closes_the_call(san
         assert service.acd.engine.agent("a1").status == "on_call"
         reconnected = service.ari.expect(lambda e: isinstance(e, ev.ClientConnected) and e.reconnect, timeout=60)
         service.reconciled.clear()
-        await asyncio.to_thread(sandbox.restart_asterisk)
+        await asyncio.to_thread(sandbox.restart_asterisk if how == "graceful" else lambda: crash_asterisk(sandbox))
         await reconnected
         await asyncio.wait_for(service.reconciled.wait(), 10)
         assert service.acd.engine.agent("a1").status in ("wrapup", "available")
@@ -344,3 +347,21 @@ async def test_exit_to_dialplan_closes_the_record(sandbox):
         assert row["outcome"] == "timeout" and row["ended_at"] is not None
         assert service.recorder.leg(caller) is None
         await hangup_all(service)
+
+
+async def test_agent_logs_in_and_pauses_from_the_phone(sandbox):
+    async with running_service(sandbox) as service:
+        await setup_queue(service, "support", {"strategy": "ring-all"}, [("1001", "ans0")], login=False)
+        for code, expected in (("*111001", "available"), ("*131001", "paused"), ("*141001", "available"),
+                               ("*121001", "logged_out")):
+            done = service.ari.expect(lambda e: isinstance(e, ev.StasisEnd | ev.ChannelDestroyed)
+                                      and e.channel.id.startswith("phone-"), timeout=15)
+            await service.ari.rest.channels.originate(
+                endpoint="Local/patience0@sim-caller", context="agent-features", extension=code, priority=1,
+                channel_id=service.ari.new_id("phone"))
+            await done
+            assert service.acd.engine.agent("1001").status == expected, code
+        await service.writer.flush(timeout=5)
+        states = [r["state"] for r in await fetch(sandbox.info.database_url,
+                                                  "SELECT state FROM agent_states WHERE agent_id = '1001' ORDER BY id")]
+        assert states == ["available", "paused", "available", "logged_out"]
