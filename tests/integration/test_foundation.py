@@ -172,3 +172,25 @@ async def test_wrong_ari_password_is_a_clear_startup_error(sandbox):
     await service.stop()
     assert "rejected" in str(info.value)
     assert "definitely-wrong-pw" not in str(info.value)
+
+
+@pytest.mark.parametrize("policy", ["hangup", "adopt"])
+async def test_orphan_channels_in_our_app_follow_the_policy_after_a_restart(sandbox, policy):
+    """A channel is in our Stasis app but the app has no record of it (its state was lost):
+    on start the app hangs it up, or adopts it and records it, as `orphan_policy` says."""
+    async with running_service(sandbox) as first:
+        caller, _ = await place_direct_call(first, "ans0")
+        await first.ari.expect(entered_bridge(caller), timeout=10)
+    await reset_db(sandbox.info.database_url)  # the app's memory of the call is gone
+    async with running_service(sandbox, orphan_policy=policy) as second:
+        if policy == "hangup":
+            alive = {c.id for c in await second.ari.rest.channels.list()}
+            assert caller not in alive
+            await second.writer.flush(timeout=5)
+        else:
+            assert caller in {c.id for c in await second.ari.rest.channels.list()}
+            assert second.recorder.leg(caller) is not None
+            await second.writer.flush(timeout=5)
+            row = await fetch_call(sandbox.info.database_url, caller)
+            assert row is not None and row["data"] and "adopted" in row["data"]
+        await hangup_all(second)
