@@ -276,8 +276,11 @@ def simulate(
             chosen: list[int] = []
             if pool is not None and n > 0:
                 assert gate is not None
+                max_attempts = camp.max_attempts
                 for li, lead in enumerate(leads):
-                    if li in lead_busy:
+                    if li in lead_busy or lead.closed or lead.attempts >= max_attempts:
+                        continue
+                    if lead.retry_not_before is not None and t < lead.retry_not_before:
                         continue
                     if gate.may_dial(lead, t)[0]:
                         chosen.append(li)
