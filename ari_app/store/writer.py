@@ -36,6 +36,7 @@ UPSERT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "calls": ("id", {"created_at": "now()"}),
     "call_legs": ("channel_id", {"created_at": "now()", "call_id": "$key", "role": "'other'"}),
     "acd_state": ("id", {}),
+    "dial_attempts": ("id", {"created_at": "now()"}),
 }
 APPEND_TABLES = {"queue_events", "agent_states"}
 
