@@ -1,0 +1,340 @@
+"""The outbound dialer capability (`service.dialer`): campaigns, their runners, agent sessions, calls,
+dispositions and preview dialing. Pacing and compliance decisions are the core's (`dialer/core`);
+this is the glue between them, Asterisk and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from ari_app.ari import events as ev
+from ari_app.dialer import store
+from ari_app.dialer.agents import AgentDesk
+from ari_app.dialer.calls import CallFlow
+from ari_app.dialer.campaigns import CampaignSpec, Disposition, SpecError, parse_campaign
+from ari_app.dialer.core import may_dial
+from ari_app.dialer.imports import Importer
+from ari_app.dialer.model import AgentSession, OutboundCall, ts
+from ari_app.dialer.runner import CampaignRunner, lead_from_row
+from ari_app.http.errors import ApiError
+from ari_app.store.db import is_transient
+
+if TYPE_CHECKING:
+    from ari_app.service import Service
+
+log = logging.getLogger(__name__)
+
+
+class Dialer:
+    def __init__(self, service: Service) -> None:
+        from ari_app.dialer import api
+
+        self.s = service
+        #: Who claims leads: one name per app instance (leads it held when it stopped are released at start).
+        self.owner = service.settings.app_name
+        self.runners: dict[str, CampaignRunner] = {}
+        self.sessions: dict[str, AgentSession] = {}
+        self.calls: dict[str, OutboundCall] = {}
+        #: Calls that reached an agent and still wait for the agent's disposition.
+        self.undisposed: dict[str, OutboundCall] = {}
+        self.flow = CallFlow(self)
+        self.desk = AgentDesk(self)
+        self.importer = Importer(self)
+        self._lead_chains: dict[int, asyncio.Task[Any]] = {}
+        self._watchers: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        service.dialer = self  # type: ignore[attr-defined]
+        service.routes["dialer-customer"] = self._stray
+        service.routes["dialer-agent"] = self._stray
+        service.reconnect_hooks.append(self.on_reconcile)
+        service.shutdown_hooks.append(self.stop)
+        api.register(service.api, service, self)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        try:
+            async with self.s.db.acquire() as conn:
+                released = await store.release_stale_claims(conn, self.owner)
+                campaigns = await store.load_campaigns(conn)
+        except Exception as exc:  # noqa: BLE001 - start without campaigns; the API can add them
+            log.warning("could not load campaigns", extra={"error": type(exc).__name__})
+            return
+        if released:
+            log.info("released leads claimed before a restart", extra={"count": released})
+        for campaign_id, body, state in campaigns:
+            try:
+                spec = parse_campaign(campaign_id, body)
+            except (SpecError, ValueError) as exc:
+                log.error("stored campaign is invalid; not loaded", extra={"campaign": campaign_id, "error": str(exc)})
+                continue
+            runner = CampaignRunner(self, spec, state)
+            self.runners[campaign_id] = runner
+            await runner.load_history()
+            runner.start_loop()
+
+    async def stop(self) -> None:
+        for runner in self.runners.values():
+            runner.stop_loop()
+        self.importer.close()
+
+    def _stray(self, e: ev.StasisStart) -> None:
+        """A dialer leg we no longer track (e.g. from before a restart): hang it up."""
+        self.s.spawn(self.s.quietly(self.s.ari.rest.channels.hangup(channel_id=e.channel.id)))
+
+    async def on_reconcile(self, result: dict[str, Any]) -> None:
+        alive = set(result["channels"])
+        now = time.time()
+        for call in list(self.calls.values()):
+            if call.call_id not in alive and now - call.dialed_at > 5:
+                self.flow._ended(call, None)
+        for session in list(self.sessions.values()):
+            if session.channel_id not in alive and (session.state != "connecting" or now - session.since > 5):
+                self.desk._gone(session)
+
+    # ------------------------------------------------------------------ change notification
+    def changed(self, campaign_id: str) -> None:
+        """A call or an agent changed state: release pending pauses, let the runner re-pace."""
+        runner = self.runners.get(campaign_id)
+        self.desk.apply_pending(campaign_id)
+        if runner is not None:
+            runner.wake()
+        for predicate, fut in self._watchers:
+            if not fut.done() and predicate():
+                fut.set_result(None)
+
+    async def wait_until(self, predicate: Callable[[], bool], *, timeout: float) -> None:
+        """Wait until `predicate()` holds, re-checked at every call or agent change (for tests)."""
+        if predicate():
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._watchers.append((predicate, fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        finally:
+            self._watchers = [(p, f) for p, f in self._watchers if f is not fut]
+
+    def lead_write(self, lead_id: int, fn: Callable[[asyncpg.Connection], Awaitable[Any]]) -> None:
+        """Lead updates in order per lead, retried through a database outage."""
+        prev = self._lead_chains.get(lead_id)
+
+        async def run() -> None:
+            if prev is not None and not prev.done():
+                await asyncio.gather(prev, return_exceptions=True)
+            for attempt in range(30):
+                try:
+                    async with self.s.db.acquire() as conn:
+                        await fn(conn)
+                    return
+                except Exception as exc:
+                    if not is_transient(exc):
+                        log.exception("lead update failed", extra={"lead_id": lead_id})
+                        return
+                    await asyncio.sleep(min(5.0, 0.1 * 2 ** attempt))
+            log.error("lead update given up after a long outage", extra={"lead_id": lead_id})
+
+        task = self.s.spawn(run(), name=f"lead-{lead_id}")
+        self._lead_chains[lead_id] = task
+        task.add_done_callback(lambda t: self._lead_chains.pop(lead_id, None)
+                               if self._lead_chains.get(lead_id) is t else None)
+
+    async def lead_writes_done(self) -> None:
+        while self._lead_chains:
+            await asyncio.gather(*list(self._lead_chains.values()), return_exceptions=True)
+
+    # ------------------------------------------------------------------ campaigns
+    async def put_campaign(self, campaign_id: str, data: dict[str, Any]) -> tuple[CampaignSpec, bool]:
+        spec = parse_campaign(campaign_id, data)
+        async with self.s.db.acquire() as conn:
+            existed = await store.save_campaign(conn, campaign_id, spec.body)
+        runner = self.runners.get(campaign_id)
+        if runner is None:
+            runner = CampaignRunner(self, spec, "stopped")
+            self.runners[campaign_id] = runner
+            await runner.load_history()
+            runner.start_loop()
+        elif runner.replace_spec(spec):
+            await runner.load_history()
+        return spec, existed
+
+    def apply_state(self, campaign_id: str, state: str) -> None:
+        """running | paused | stopped (already stored). Pausing or stopping never cuts a call short."""
+        runner = self.runners[campaign_id]
+        runner.state = state
+        if state == "stopped":  # agents go home once their calls are over
+            for session in [s for s in self.sessions.values() if s.campaign_id == campaign_id]:
+                self.desk.request(session, "logged_out")
+        runner.invalidate()
+        self.changed(campaign_id)
+
+    # ------------------------------------------------------------------ agents
+    async def agent_request(self, runner: CampaignRunner, agent_id: str, state: str,
+                            endpoint: str | None) -> AgentSession | None:
+        session = self.sessions.get(agent_id)
+        if session is not None and session.campaign_id != runner.id:
+            raise ApiError(409, f"agent {agent_id!r} is working campaign {session.campaign_id!r}", field="agent_id")
+        if session is None:
+            if state != "ready":
+                return None
+            endpoint = endpoint or await self._agent_endpoint(runner.spec, agent_id)
+            return self.desk.join(runner.spec, agent_id, endpoint)
+        self.desk.request(session, state)
+        self.changed(runner.id)
+        return session
+
+    async def _agent_endpoint(self, spec: CampaignSpec, agent_id: str) -> str:
+        async with self.s.db.acquire() as conn:
+            raw = await conn.fetchval("SELECT config FROM acd_agents WHERE id = $1", agent_id)
+        if raw is None:
+            raise ApiError(404, f"agent {agent_id!r} not found", code="not_found")
+        config = json.loads(raw) if isinstance(raw, str) else raw
+        if agent_id not in spec.agents and (spec.queue is None or spec.queue not in config.get("memberships", {})):
+            raise ApiError(403, f"agent {agent_id!r} does not work campaign {spec.id!r}", field="agent_id")
+        return str(config["endpoint"])
+
+    # ------------------------------------------------------------------ dispositions
+    def dispose(self, agent_id: str, call_id: str, name: str, callback_at: float | None) -> OutboundCall:
+        call = self.undisposed.get(call_id)
+        if call is None:
+            live = self.calls.get(call_id)
+            if live is not None and live.agent_id == agent_id:
+                raise ApiError(409, "the call is still in progress; disposition it at wrap-up", field="call_id")
+            raise ApiError(404, f"no call {call_id!r} waiting for a disposition", field="call_id", code="not_found")
+        if call.agent_id != agent_id:
+            raise ApiError(409, f"call {call_id!r} was taken by another agent", field="call_id")
+        rule = self.runners[call.campaign_id].spec.dispositions.get(name)
+        if rule is None:
+            known = ", ".join(sorted(self.runners[call.campaign_id].spec.dispositions))
+            raise ApiError(422, f"unknown disposition {name!r}; known: {known}", field="disposition")
+        self._apply_disposition(call, name, rule, callback_at)
+        session = self.sessions.get(agent_id)
+        if session is not None and session.state == "wrapup" and session.call_id == call_id:
+            self.desk.wrapup_over(session, name)
+        return call
+
+    def dispose_default(self, call_id: str | None) -> None:
+        call = self.undisposed.get(call_id or "")
+        if call is not None:
+            rule = self.runners[call.campaign_id].spec.dispositions["no-disposition"]
+            self._apply_disposition(call, "no-disposition", rule, None)
+
+    def finish_undisposed(self, agent_id: str) -> None:
+        """The agent's session ended: what they left undisposed gets the default disposition."""
+        for call in [c for c in self.undisposed.values() if c.agent_id == agent_id]:
+            self.dispose_default(call.call_id)
+
+    def _apply_disposition(self, call: OutboundCall, name: str, rule: Disposition, callback_at: float | None) -> None:
+        self.undisposed.pop(call.call_id, None)
+        call.disposition = name
+        runner = self.runners[call.campaign_id]
+        now = time.time()
+        status: str | None = None
+        retry_at: float | None = None
+        if rule.action in ("retry", "callback"):
+            retry_at = callback_at if rule.action == "callback" and callback_at is not None else now + rule.delay
+            status = "ready" if call.attempt < runner.config.max_attempts else "exhausted"
+        elif rule.action == "dnc":
+            status = "dnc"
+            scope = "" if runner.spec.dnc_scope == "global" else runner.id
+            phone = call.phone
+            self.lead_write(call.lead_id, lambda conn: store.dnc_add(conn, scope, phone, f"disposition:{call.call_id}"))
+        self.lead_write(call.lead_id, lambda conn: store.apply_disposition(
+            conn, call.lead_id, disposition=name, status=status, retry_at=ts(retry_at)))
+        self.flow.write(call, disposition=name, data={"disposition_at": now})
+        self.s.recorder.set_call(call.call_id, data={"disposition": name})
+        runner.invalidate()
+
+    # ------------------------------------------------------------------ preview dialing
+    async def preview_next(self, agent_id: str) -> dict[str, Any] | None:
+        session, runner = self._preview_session(agent_id)
+        if session.state != "ready":
+            raise ApiError(409, f"agent {agent_id!r} is {session.state}, not ready", field="agent_id")
+        session.state = "reserved"
+        session.since = time.time()
+        try:
+            for _ in range(10):
+                now = time.time()
+                async with self.s.db.acquire() as conn:
+                    rows = await store.claim_leads(
+                        conn, runner.id, 1, owner=self.owner, now=datetime.fromtimestamp(now, UTC),
+                        max_attempts=runner.config.max_attempts, abandoned_before=None,
+                        zones=await runner.zones_now(conn, now))
+                    if not rows:
+                        break
+                    listed = await store.numbers_on_dnc(conn, runner.id, [rows[0]["phone"]])
+                    ok, _ = may_dial(lead_from_row(rows[0]), now, runner.config, listed, agent_reserved=True)
+                    if not ok:
+                        await store.release_leads(conn, [rows[0]["id"]])
+                        continue
+                row = rows[0]
+                session.extra["row"] = row
+                session.preview = {"lead_id": row["id"], "phone": row["phone"], "tz": row["tz"],
+                                   "attempts": row["attempts"], "data": _json(row["data"])}
+                return session.preview
+        except BaseException:
+            session.state = "ready"
+            raise
+        self.desk.free(session)
+        return None
+
+    async def preview_dial(self, agent_id: str, lead_id: int) -> OutboundCall:
+        session, runner = self._preview_session(agent_id)
+        row = self._previewed(session, lead_id)
+        if session.preview and session.preview.get("call_id"):
+            raise ApiError(409, "this lead is being dialled already", field="lead_id")
+        now = time.time()
+        async with self.s.db.acquire() as conn:
+            listed = await store.numbers_on_dnc(conn, runner.id, [row["phone"]])
+        lead = lead_from_row(row)
+        ok, why = may_dial(lead, now, runner.config, listed, agent_reserved=True)
+        if not ok:
+            self.release_preview(session)
+            self.desk.free(session)
+            raise ApiError(409, f"the lead may not be dialled now: {why.value}", field="lead_id")
+        runner.stats.on_dial(1)
+        call = self.flow.dial(runner, row, lead, amd=False, reserved_agent=agent_id)
+        assert call is not None
+        session.preview = {**(session.preview or {}), "call_id": call.call_id}
+        return call
+
+    async def preview_skip(self, agent_id: str, lead_id: int) -> None:
+        session, _ = self._preview_session(agent_id)
+        self._previewed(session, lead_id)
+        if session.preview and session.preview.get("call_id"):
+            raise ApiError(409, "this lead is being dialled already", field="lead_id")
+        self.release_preview(session)
+        self.desk.free(session)
+
+    def release_preview(self, session: AgentSession) -> None:
+        row = session.extra.pop("row", None)
+        preview, session.preview = session.preview, None
+        if row is not None and not (preview or {}).get("call_id"):
+            lead_id = int(row["id"])
+            self.lead_write(lead_id, lambda conn: store.release_leads(conn, [lead_id]))
+
+    def _preview_session(self, agent_id: str) -> tuple[AgentSession, CampaignRunner]:
+        session = self.sessions.get(agent_id)
+        if session is None:
+            raise ApiError(409, f"agent {agent_id!r} is not working a campaign", field="agent_id")
+        runner = self.runners[session.campaign_id]
+        if runner.spec.mode != "preview":
+            raise ApiError(409, f"campaign {runner.id!r} is {runner.spec.mode}, not preview", field="agent_id")
+        if runner.state != "running":
+            raise ApiError(409, f"campaign {runner.id!r} is {runner.state}", field="agent_id")
+        return session, runner
+
+    @staticmethod
+    def _previewed(session: AgentSession, lead_id: int) -> Any:
+        row = session.extra.get("row")
+        if session.state != "reserved" or row is None or int(row["id"]) != lead_id:
+            raise ApiError(409, f"lead {lead_id} is not the one this agent is previewing", field="lead_id")
+        return row
+
+
+def _json(data: Any) -> dict[str, Any]:
+    return json.loads(data) if isinstance(data, str) else dict(data or {})

@@ -1,0 +1,267 @@
+"""One campaign at run time: the core's pacer, abandon ledger and live statistics, fed from the live
+calls and agent sessions, and the loop that turns "dial n now" into claimed, gate-checked leads.
+
+Each tick (every `TICK` seconds, or at once when a call or an agent changes state):
+1. build the core's `PacingState` from the calls in flight and the agents' sessions;
+2. ask the pacer how many calls to place (the predictive pacer's abandon budget holds by construction);
+3. claim that many leads in one SQL statement (`FOR UPDATE SKIP LOCKED`, only time zones inside their
+   calling window, not on a DNC list, retry time reached, not abandoned in the last 72 h);
+4. check the DNC lists again and run the core's compliance gate at the dial moment, with a fresh pacing
+   decision (agents may have changed during the claim), and give back what isn't dialled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ari_app.dialer import store
+from ari_app.dialer.campaigns import CampaignSpec
+from ari_app.dialer.core import (
+    AbandonLedger,
+    ComplianceGate,
+    Lead,
+    LiveStats,
+    PacingState,
+    make_pacer,
+    may_dial,
+    record_attempt,
+)
+from ari_app.dialer.model import IN_FLIGHT, RESULT_OUTCOMES, OutboundCall, ts
+
+if TYPE_CHECKING:
+    from ari_app.dialer.dialer import Dialer
+
+log = logging.getLogger(__name__)
+
+TICK = 0.25
+COUNT_REFRESH = 2.0
+ZONES_REFRESH = 15.0
+
+
+def lead_from_row(row: Any) -> Lead:
+    return Lead(lead_id=str(row["id"]), phone=row["phone"], tz=row["tz"], attempts=row["attempts"],
+                retry_not_before=row["retry_at"].timestamp() if row["retry_at"] else None,
+                last_abandoned_at=row["last_abandoned_at"].timestamp() if row["last_abandoned_at"] else None,
+                closed=row["status"] == "done")
+
+
+class CampaignRunner:
+    def __init__(self, dialer: Dialer, spec: CampaignSpec, state: str) -> None:
+        self.d = dialer
+        self.spec = spec
+        self.state = state
+        self.ledger = AbandonLedger(spec.config.abandon_rules)
+        self.stats = LiveStats()
+        self.pacer = make_pacer(spec.config)
+        self.last: dict[str, Any] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._available = 0
+        self._available_at = -1e18
+        self._zones: list[str] = []
+        self._zones_at = -1e18
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def config(self) -> Any:
+        return self.spec.config
+
+    # ------------------------------------------------------------------ lifecycle
+    def replace_spec(self, spec: CampaignSpec) -> bool:
+        """A new configuration; True if the ledger must be rebuilt (its rules changed)."""
+        old = self.spec
+        self.spec = spec
+        self.pacer = make_pacer(spec.config)
+        self.invalidate()
+        if old.config.abandon_rules != spec.config.abandon_rules:
+            self.ledger = AbandonLedger(spec.config.abandon_rules)
+            return True
+        return False
+
+    async def load_history(self) -> None:
+        """Rebuild the abandon ledger (and warm the estimators) from the attempts in the longest window,
+        so a restart neither forgets abandons nor starts the budget from zero answers."""
+        window = max(r.window_seconds for r in self.config.abandon_rules)
+        since = datetime.fromtimestamp(time.time() - window, UTC)
+        async with self.d.s.db.acquire() as conn:
+            rows = await store.attempt_history(conn, self.id, since)
+        events: list[tuple[float, int]] = []
+        for r in rows:
+            answered = r["answered_at"]
+            if answered is None:
+                self.stats.on_not_answered()
+            elif r["ring_seconds"] is not None:
+                self.stats.on_answer(float(r["ring_seconds"]))
+            if r["result"] == "connected" and r["connected_at"] is not None:
+                events.append((r["connected_at"].timestamp(), 0))
+                if r["talk_seconds"] is not None:
+                    self.stats.on_handle_done(float(r["talk_seconds"]))
+            elif r["result"] == "abandoned":
+                at = r["amd_at"] or answered or r["dialed_at"]
+                events.append((at.timestamp() + self.config.connect_within, 1))
+            elif r["result"] == "machine" and r["amd_at"] is not None:
+                events.append((r["amd_at"].timestamp(), 2))
+        for at, kind in sorted(events):
+            (self.ledger.record_human, self.ledger.record_abandon, self.ledger.record_machine)[kind](at)
+
+    def start_loop(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name=f"dialer-{self.id}")
+
+    def stop_loop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def invalidate(self) -> None:
+        """Leads changed (import, retry, disposition): recount at the next tick."""
+        self._available_at = self._zones_at = -1e18
+        self.wake()
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            if self.state == "running":
+                try:
+                    await self.tick()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - a database blink must not end the campaign
+                    log.exception("dialer tick failed", extra={"campaign": self.id})
+                    await asyncio.sleep(1.0)
+            try:
+                await asyncio.wait_for(self._wake.wait(), TICK)
+            except TimeoutError:
+                pass
+
+    # ------------------------------------------------------------------ the live view for the core
+    def calls(self) -> list[OutboundCall]:
+        return [c for c in self.d.calls.values() if c.campaign_id == self.id]
+
+    def pacing_state(self, now: float) -> PacingState:
+        calls = self.calls()
+        sessions = [s for s in self.d.sessions.values() if s.campaign_id == self.id]
+        busy = [s for s in sessions if s.state in ("on_call", "wrapup")]
+        return PacingState(
+            agents_logged_in=sum(1 for s in sessions if s.state not in ("connecting", "ended", "paused")),
+            agents_idle=sum(1 for s in sessions if s.state == "ready" and s.pending is None),
+            busy_elapsed=[now - (s.connected_at or now) for s in busy],
+            agents_in_wrapup=sum(1 for s in busy if s.state == "wrapup"),
+            ringing=[(now - c.dialed_at, 1) for c in calls if c.state == "ringing"],
+            answered_elapsed=[now - (c.answered_at or now) for c in calls if c.state == "amd"],
+            waiting=sum(1 for c in calls if c.state == "waiting"),
+            amd_in_flight=sum(1 for c in calls if c.amd and c.state in ("ringing", "amd")),
+            leads_available=self._available,
+            trunk_limit=self.config.trunk_limit,
+            stats=self.stats,
+            budget=self.ledger.budget(now),
+        )
+
+    def in_flight(self) -> int:
+        """Calls that may still need an agent and have none reserved."""
+        return sum(1 for c in self.calls() if c.state in IN_FLIGHT and c.reserved_agent is None)
+
+    def open_zones(self, now: float) -> list[str]:
+        """The leads' time zones that are inside the calling window now (checked by the core)."""
+        return [z for z in self._zones if may_dial(Lead("zone", "", z), now, self.config)[0]]
+
+    async def zones_now(self, conn: Any, now: float) -> list[str]:
+        if now - self._zones_at >= ZONES_REFRESH:
+            self._zones = await store.ready_zones(conn, self.id)
+            self._zones_at = now
+        return self.open_zones(now)
+
+    async def _refresh(self, now: float) -> None:
+        async with self.d.s.db.acquire() as conn:
+            if now - self._zones_at >= ZONES_REFRESH:
+                self._zones = await store.ready_zones(conn, self.id)
+                self._zones_at = now
+            self._available = await store.count_dialable(conn, self.id, self.config.max_attempts,
+                                                          datetime.fromtimestamp(now, UTC))
+            self._available_at = now
+
+    # ------------------------------------------------------------------ pacing
+    async def tick(self) -> None:
+        now = time.time()
+        if now - self._available_at >= COUNT_REFRESH:
+            await self._refresh(now)
+        n = self.pacer.decide(self.pacing_state(now), now)
+        self.last = {"at": now, "decided": n}
+        if n <= 0:
+            return
+        zones = self.open_zones(now)
+        block = self.config.abandon_recall_block
+        async with self.d.s.db.acquire() as conn:
+            rows = await store.claim_leads(
+                conn, self.id, n, owner=self.d.owner, now=datetime.fromtimestamp(now, UTC),
+                max_attempts=self.config.max_attempts, abandoned_before=ts(now - block), zones=zones)
+            if len(rows) < n:
+                self._available = 0  # until the next count
+            if not rows:
+                return
+            listed = await store.numbers_on_dnc(conn, self.id, [r["phone"] for r in rows])
+        await self.dial_claimed(rows, listed)
+
+    async def dial_claimed(self, rows: list[Any], listed: set[str]) -> None:
+        now = time.time()
+        state = self.pacing_state(now)
+        n = min(len(rows), self.pacer.decide(state, now)) if self.state == "running" else 0
+        gate = ComplianceGate(self.config, listed)
+        chosen: list[tuple[Any, Lead]] = []
+        release: list[int] = []
+        refused: dict[str, int] = {}
+        for row in rows:
+            lead = lead_from_row(row)
+            ok, why = gate.may_dial(lead, now)
+            if len(chosen) < n and ok:
+                chosen.append((row, lead))
+            else:
+                release.append(row["id"])
+                if not ok:
+                    refused[why.value] = refused.get(why.value, 0) + 1
+        if refused:
+            log.info("claimed leads refused at the dial moment", extra={"campaign": self.id, "refused": refused})
+        if release:
+            async with self.d.s.db.acquire() as conn:
+                await store.release_leads(conn, release)
+        self._available = max(0, self._available - len(chosen))
+        n_amd = len(chosen) if self.config.amd_enabled else 0
+        if n_amd and any(r.fp_weight > 0 for r in self.config.abandon_rules):
+            at_risk = max(0, state.calls_in_flight + len(chosen) - state.agents_idle)
+            n_amd = min(n_amd, state.budget.amd_allowance(at_risk, state.amd_in_flight))
+        if chosen:
+            self.stats.on_dial(len(chosen))
+        self.last.update({"dialed": len(chosen), "released": len(release), "refused": refused})
+        for i, (row, lead) in enumerate(chosen):
+            self.d.flow.dial(self, row, lead, amd=i < n_amd)
+
+    # ------------------------------------------------------------------ outcomes
+    def finish_lead(self, call: OutboundCall, now: float) -> None:
+        """The attempt is over: schedule the lead by the core's rules (retry delay, 72 h abandon block,
+        closed once a person was reached) and give it back."""
+        assert call.result is not None
+        outcome = RESULT_OUTCOMES[call.result]
+        lead = record_attempt(call.lead, outcome, now, self.config)
+        status = "done" if lead.closed else ("exhausted" if lead.attempts >= self.config.max_attempts else "ready")
+        self.d.lead_write(call.lead_id, lambda conn: store.finish_attempt(
+            conn, call.lead_id, status=status, attempts=lead.attempts, retry_at=ts(lead.retry_not_before),
+            last_abandoned_at=ts(lead.last_abandoned_at), result=call.result or "failed"))
+        self.invalidate()
+
+    def view(self) -> dict[str, Any]:
+        now = time.time()
+        rule = self.config.abandon_rules[0]
+        return {"state": self.state, "calls_in_flight": sum(1 for c in self.calls() if c.state in IN_FLIGHT),
+                "calls": len(self.calls()), "abandon_rate_now": round(self.ledger.rate(rule, now), 4),
+                "affordable_abandons": round(min(b.affordable_abandons for b in self.ledger.budget(now).rules), 3),
+                "last_decision": self.last, "dialable_leads": self._available}

@@ -1,0 +1,275 @@
+"""SQL for campaigns, leads, do-not-call lists, imports and campaign statistics.
+
+The leads table is the coordination point between app instances: a lead is claimed by one UPDATE
+whose sub-select locks candidate rows `FOR UPDATE SKIP LOCKED` and marks them `dialing`, so two
+instances (or two ticks) never get the same lead, and nobody waits on anybody's locks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from ari_app.dialer.leads import LeadRecord, RowError
+
+MAX_STORED_ERRORS = 1000
+
+
+# ------------------------------------------------------------------------------------------ campaigns
+async def save_campaign(conn: asyncpg.Connection, campaign_id: str, body: dict[str, Any]) -> bool:
+    """Create or replace; True if it existed."""
+    existed = await conn.fetchval(
+        "INSERT INTO dialer_campaigns (id, config) VALUES ($1, $2::jsonb) "
+        "ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config, updated_at = now() "
+        "RETURNING (xmax <> 0)", campaign_id, json.dumps(body))
+    return bool(existed)
+
+
+async def set_campaign_state(conn: asyncpg.Connection, campaign_id: str, state: str) -> None:
+    await conn.execute("UPDATE dialer_campaigns SET state = $2, updated_at = now() WHERE id = $1",
+                       campaign_id, state)
+
+
+async def load_campaigns(conn: asyncpg.Connection) -> list[tuple[str, dict[str, Any], str]]:
+    rows = await conn.fetch("SELECT id, config, state FROM dialer_campaigns ORDER BY id")
+    return [(r["id"], json.loads(r["config"]), r["state"]) for r in rows]
+
+
+# ------------------------------------------------------------------------------------------ leads
+_LEAD_COLS = "l.id, l.phone, l.tz, l.data, l.attempts, l.retry_at, l.last_abandoned_at, l.priority, l.status"
+
+
+async def claim_leads(conn: asyncpg.Connection, campaign_id: str, n: int, *, owner: str, now: datetime,
+                      max_attempts: int, abandoned_before: datetime | None, zones: Sequence[str],
+                      lead_id: int | None = None) -> list[asyncpg.Record]:
+    """Claim up to `n` dialable leads in one statement (see module docstring). `abandoned_before`:
+    leads abandoned after it are skipped (None when an agent is reserved for the call). `zones`: only
+    leads in these time zones (the ones inside their calling window now)."""
+    if n <= 0 or not zones:
+        return []
+    rows = await conn.fetch(
+        f"""UPDATE dialer_leads l SET status = 'dialing', claimed_by = $6, claimed_at = now(), updated_at = now()
+            FROM (SELECT c.id FROM dialer_leads c
+                  WHERE c.campaign_id = $1 AND c.status = 'ready' AND c.attempts < $2
+                    AND (c.retry_at IS NULL OR c.retry_at <= $3)
+                    AND ($4::timestamptz IS NULL OR c.last_abandoned_at IS NULL OR c.last_abandoned_at <= $4)
+                    AND c.tz = ANY($5::text[])
+                    AND ($8::bigint IS NULL OR c.id = $8)
+                    AND NOT EXISTS (SELECT 1 FROM dialer_dnc d WHERE d.number = c.phone AND d.scope IN ('', $1))
+                  ORDER BY c.priority DESC, c.retry_at NULLS FIRST, c.id
+                  LIMIT $7
+                  FOR UPDATE SKIP LOCKED) pick
+            WHERE l.id = pick.id
+            RETURNING {_LEAD_COLS}""",
+        campaign_id, max_attempts, now, abandoned_before, list(zones), owner, n, lead_id)
+    return sorted(rows, key=lambda r: (-r["priority"], r["retry_at"] or datetime.min.replace(tzinfo=UTC), r["id"]))
+
+
+async def release_leads(conn: asyncpg.Connection, lead_ids: Sequence[int], *, status: str = "ready") -> None:
+    """Give claimed leads back without an attempt (not dialled after all)."""
+    if lead_ids:
+        await conn.execute("UPDATE dialer_leads SET status = $2, claimed_by = NULL, claimed_at = NULL, "
+                           "updated_at = now() WHERE id = ANY($1::bigint[]) AND status = 'dialing'",
+                           list(lead_ids), status)
+
+
+async def release_stale_claims(conn: asyncpg.Connection, owner: str) -> int:
+    """At start: leads this instance had claimed when it stopped are dialable again."""
+    res = await conn.execute("UPDATE dialer_leads SET status = 'ready', claimed_by = NULL, claimed_at = NULL, "
+                             "updated_at = now() WHERE status = 'dialing' AND claimed_by = $1", owner)
+    return int(res.split()[-1])
+
+
+async def finish_attempt(conn: asyncpg.Connection, lead_id: int, *, status: str, attempts: int,
+                         retry_at: datetime | None, last_abandoned_at: datetime | None, result: str) -> None:
+    await conn.execute(
+        "UPDATE dialer_leads SET status = $2, attempts = $3, retry_at = $4, last_abandoned_at = $5, "
+        "last_result = $6, claimed_by = NULL, claimed_at = NULL, updated_at = now() WHERE id = $1",
+        lead_id, status, attempts, retry_at, last_abandoned_at, result)
+
+
+async def apply_disposition(conn: asyncpg.Connection, lead_id: int, *, disposition: str, status: str | None,
+                            retry_at: datetime | None) -> None:
+    if status is None:
+        await conn.execute("UPDATE dialer_leads SET last_disposition = $2, updated_at = now() WHERE id = $1",
+                           lead_id, disposition)
+    else:
+        await conn.execute("UPDATE dialer_leads SET last_disposition = $2, status = $3, retry_at = $4, "
+                           "updated_at = now() WHERE id = $1 AND status <> 'dialing'",
+                           lead_id, disposition, status, retry_at)
+
+
+async def get_lead(conn: asyncpg.Connection, campaign_id: str, lead_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {_LEAD_COLS}, l.claimed_by FROM dialer_leads l "
+                               "WHERE l.campaign_id = $1 AND l.id = $2", campaign_id, lead_id)
+
+
+async def ready_zones(conn: asyncpg.Connection, campaign_id: str) -> list[str]:
+    rows = await conn.fetch("SELECT DISTINCT tz FROM dialer_leads WHERE campaign_id = $1 AND status = 'ready'",
+                            campaign_id)
+    return [r["tz"] for r in rows]
+
+
+async def count_dialable(conn: asyncpg.Connection, campaign_id: str, max_attempts: int, now: datetime) -> int:
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM dialer_leads WHERE campaign_id = $1 AND status = 'ready' AND attempts < $2 "
+        "AND (retry_at IS NULL OR retry_at <= $3)", campaign_id, max_attempts, now))
+
+
+async def numbers_on_dnc(conn: asyncpg.Connection, campaign_id: str, numbers: Sequence[str]) -> set[str]:
+    rows = await conn.fetch("SELECT number FROM dialer_dnc WHERE number = ANY($1::text[]) AND scope IN ('', $2)",
+                            list(numbers), campaign_id)
+    return {r["number"] for r in rows}
+
+
+# ------------------------------------------------------------------------------------------ imports
+async def create_import(conn: asyncpg.Connection, import_id: str, campaign_id: str, *, kind: str,
+                        total: int) -> None:
+    await conn.execute("INSERT INTO dialer_imports (id, campaign_id, kind, total, phase) "
+                       "VALUES ($1, $2, $3, $4, 'normalising')", import_id, campaign_id, kind, total)
+
+
+async def update_import(conn: asyncpg.Connection, import_id: str, **fields: Any) -> None:
+    if "errors" in fields:
+        fields["errors"] = json.dumps(fields["errors"][:MAX_STORED_ERRORS])
+    cols = sorted(fields)
+    sets = ", ".join(f"{c} = ${i + 2}" + ("::jsonb" if c == "errors" else "") for i, c in enumerate(cols))
+    await conn.execute(f"UPDATE dialer_imports SET {sets}, updated_at = now() WHERE id = $1",
+                       import_id, *(fields[c] for c in cols))
+
+
+async def get_import(conn: asyncpg.Connection, campaign_id: str, import_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM dialer_imports WHERE id = $1 AND campaign_id = $2",
+                              import_id, campaign_id)
+    if row is None:
+        return None
+    out = dict(row)
+    out["errors"] = json.loads(out["errors"])
+    return out
+
+
+async def import_leads(conn: asyncpg.Connection, campaign_id: str, import_id: str,
+                       records: Sequence[LeadRecord]) -> tuple[int, int, list[RowError]]:
+    """Bulk load: COPY into a staging table, scrub against the DNC lists, then one INSERT ... SELECT that
+    merges numbers already in the campaign. Returns (inserted, merged into existing, scrubbed rows)."""
+    async with conn.transaction():
+        await conn.execute("CREATE TEMP TABLE dialer_import_stage (row integer, phone text, tz text, "
+                           "priority integer, data jsonb) ON COMMIT DROP")
+        await conn.copy_records_to_table(
+            "dialer_import_stage", columns=["row", "phone", "tz", "priority", "data"],
+            records=[(r.row, r.phone, r.tz, r.priority, json.dumps(r.data)) for r in records])
+        scrubbed = await conn.fetch(
+            "DELETE FROM dialer_import_stage s USING dialer_dnc d WHERE d.number = s.phone "
+            "AND d.scope IN ('', $1) RETURNING s.row, s.phone", campaign_id)
+        counts = await conn.fetchrow(
+            """WITH ins AS (
+                 INSERT INTO dialer_leads (campaign_id, phone, tz, priority, data, import_id)
+                 SELECT $1, phone, tz, priority, data, $2 FROM dialer_import_stage
+                 ON CONFLICT (campaign_id, phone) DO UPDATE
+                   SET data = dialer_leads.data || EXCLUDED.data, tz = EXCLUDED.tz,
+                       priority = GREATEST(dialer_leads.priority, EXCLUDED.priority), updated_at = now()
+                 RETURNING (xmax = 0) AS inserted)
+               SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS merged
+               FROM ins""", campaign_id, import_id)
+    errors = sorted((RowError(r["row"], "dnc", f"{r['phone']} is on a do-not-call list") for r in scrubbed),
+                    key=lambda e: e.row)
+    return int(counts["inserted"]), int(counts["merged"]), errors
+
+
+# ------------------------------------------------------------------------------------------ DNC
+async def dnc_add(conn: asyncpg.Connection, scope: str, number: str, source: str | None) -> bool:
+    """True if newly added."""
+    res = await conn.execute("INSERT INTO dialer_dnc (scope, number, source) VALUES ($1, $2, $3) "
+                             "ON CONFLICT DO NOTHING", scope, number, source)
+    return str(res).endswith(" 1")
+
+
+async def dnc_add_many(conn: asyncpg.Connection, scope: str, numbers: Sequence[str], source: str | None) -> int:
+    async with conn.transaction():
+        await conn.execute("CREATE TEMP TABLE dialer_dnc_stage (number text) ON COMMIT DROP")
+        await conn.copy_records_to_table("dialer_dnc_stage", columns=["number"], records=[(n,) for n in numbers])
+        res = await conn.execute("INSERT INTO dialer_dnc (scope, number, source) SELECT DISTINCT $1, number, $2 "
+                                 "FROM dialer_dnc_stage ON CONFLICT DO NOTHING", scope, source)
+    return int(res.split()[-1])
+
+
+async def dnc_remove(conn: asyncpg.Connection, scope: str, number: str) -> bool:
+    res = await conn.execute("DELETE FROM dialer_dnc WHERE scope = $1 AND number = $2", scope, number)
+    return str(res) != "DELETE 0"
+
+
+async def dnc_scopes(conn: asyncpg.Connection, number: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT scope, source, added_at FROM dialer_dnc WHERE number = $1 ORDER BY scope",
+                            number)
+    return [dict(r) for r in rows]
+
+
+# ------------------------------------------------------------------------------------------ stats
+async def attempt_history(conn: asyncpg.Connection, campaign_id: str, since: datetime) -> list[asyncpg.Record]:
+    """Attempts in the longest abandon window, oldest first: to rebuild the ledger after a restart."""
+    return list(await conn.fetch(
+        "SELECT result, dialed_at, answered_at, amd_at, connected_at, ended_at, ring_seconds, talk_seconds "
+        "FROM dial_attempts WHERE campaign_id = $1 AND dialed_at >= $2 ORDER BY dialed_at", campaign_id, since))
+
+
+async def campaign_stats(conn: asyncpg.Connection, campaign_id: str, *, max_attempts: int,
+                         window_seconds: float, fp_weight: float) -> dict[str, Any]:
+    totals = await conn.fetchrow(
+        """SELECT count(*) AS dials,
+                  count(*) FILTER (WHERE answered_at IS NOT NULL) AS answered,
+                  count(*) FILTER (WHERE result = 'connected') AS contacts,
+                  count(*) FILTER (WHERE result = 'abandoned') AS abandons,
+                  count(*) FILTER (WHERE result = 'machine') AS machines,
+                  coalesce(sum(talk_seconds), 0) AS talk_seconds
+           FROM dial_attempts WHERE campaign_id = $1 AND result IS NOT NULL""", campaign_id)
+    since = datetime.now(UTC) - timedelta(seconds=window_seconds)
+    window = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE result = 'connected') AS humans,
+                  count(*) FILTER (WHERE result = 'abandoned') AS abandons,
+                  count(*) FILTER (WHERE result = 'machine') AS machines
+           FROM dial_attempts WHERE campaign_id = $1 AND dialed_at >= $2""", campaign_id, since)
+    per_agent = await conn.fetch(
+        """SELECT agent_id, count(*) AS calls, coalesce(sum(talk_seconds), 0) AS talk_seconds
+           FROM dial_attempts WHERE campaign_id = $1 AND result = 'connected' AND agent_id IS NOT NULL
+           GROUP BY agent_id ORDER BY agent_id""", campaign_id)
+    sessions = await conn.fetch(
+        """SELECT agent_id, sum(extract(epoch FROM coalesce(ended_at, now()) - coalesce(answered_at, created_at)))
+                  AS seconds
+           FROM calls WHERE data->>'dialer_campaign' = $1 AND data->>'kind' = 'agent-session'
+           GROUP BY agent_id""", campaign_id)
+    leads = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE status IN ('ready', 'dialing') AND attempts < $2) AS left,
+                  count(*) AS total
+           FROM dialer_leads WHERE campaign_id = $1""", campaign_id, max_attempts)
+    logged = {r["agent_id"]: float(r["seconds"] or 0) for r in sessions}
+    agent_seconds = sum(logged.values())
+    dials = int(totals["dials"])
+    talk = float(totals["talk_seconds"])
+    fp = fp_weight * int(window["machines"])
+    den = int(window["humans"]) + int(window["abandons"]) + fp
+    agents = []
+    for r in per_agent:
+        hours = logged.get(r["agent_id"], 0.0) / 3600
+        agents.append({"agent_id": r["agent_id"], "calls": int(r["calls"]),
+                       "talk_minutes": round(float(r["talk_seconds"]) / 60, 2), "logged_in_hours": round(hours, 4),
+                       "talk_minutes_per_hour": round(float(r["talk_seconds"]) / 60 / hours, 2) if hours else None})
+    return {
+        "dials": dials,
+        "answered": int(totals["answered"]),
+        "answer_rate": round(int(totals["answered"]) / dials, 4) if dials else None,
+        "contacts": int(totals["contacts"]),
+        "abandons": int(totals["abandons"]),
+        "machines": int(totals["machines"]),
+        "abandon_rate": round((int(window["abandons"]) + fp) / den, 4) if den else 0.0,
+        "abandon_window_seconds": window_seconds,
+        "talk_minutes": round(talk / 60, 2),
+        "agent_hours": round(agent_seconds / 3600, 4),
+        "talk_minutes_per_agent_hour": round(talk / 60 / (agent_seconds / 3600), 2) if agent_seconds else None,
+        "agents": agents,
+        "leads_left": int(leads["left"]),
+        "leads_total": int(leads["total"]),
+    }
