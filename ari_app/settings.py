@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from ari_app.clicktocall.config import ClickToCallSettings
+
 
 def _toml_path() -> Path | None:
     value = os.environ.get("ARI_APP_CONFIG")
@@ -47,6 +49,10 @@ class Settings(BaseSettings):
     queues_file: Path | None = Field(None, description="TOML file declaring queues and agents, loaded at start")
     orphan_policy: str = Field("hangup", description="What to do with channels in our app we know nothing about: hangup|adopt")
     log_level: str = "INFO"
+
+    # --- Capabilities --------------------------------------------------------------------
+    click_to_call: ClickToCallSettings = Field(default_factory=ClickToCallSettings,
+                                               description="Public click-to-call endpoint: sites, targets, limits")
 
     @field_validator("ari_url")
     @classmethod

@@ -37,6 +37,7 @@ UPSERT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "call_legs": ("channel_id", {"created_at": "now()", "call_id": "$key", "role": "'other'"}),
     "acd_state": ("id", {}),
     "dial_attempts": ("id", {"created_at": "now()"}),
+    "click_to_call_requests": ("id", {"created_at": "now()"}),
 }
 APPEND_TABLES = {"queue_events", "agent_states"}
 

@@ -14,7 +14,8 @@ from ari_app.ari import events as ev
 from ari_app.service import Service
 
 API_TOKEN = "test-token-not-secret"
-TABLES = ("calls", "call_legs", "queue_events", "agent_states", "acd_queues", "acd_agents", "acd_state")
+TABLES = ("calls", "call_legs", "queue_events", "agent_states", "acd_queues", "acd_agents", "acd_state",
+          "click_to_call_requests")
 
 
 async def reset_db(dsn: str) -> None:

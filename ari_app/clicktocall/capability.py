@@ -1,0 +1,205 @@
+"""Click-to-call on the ACD: admitted requests become calls, their progress becomes statuses.
+
+Agent-first (default) is a channel-less ACD item: the adapter rings an agent, whispers, dials
+the visitor and bridges (and frees the agent at once if the visitor does not answer).
+Customer-first and the agents' click to dial are in `flows.py`. Every request, accepted or
+refused, is a row of `click_to_call_requests`, written through the batched writer; statuses
+also go to live listeners (the API's server-sent events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import phonenumbers
+
+from ari_app.acd.adapter import ItemUpdate
+from ari_app.acd.core.model import QueueItem
+from ari_app.ari import events as ev
+from ari_app.clicktocall import flows
+from ari_app.clicktocall.config import ClickToCallSettings, TargetConfig
+from ari_app.clicktocall.core.limits import AbuseLimiter, Limits
+from ari_app.clicktocall.core.status import RequestStatus, from_item_update
+from ari_app.clicktocall.core.tokens import NonceLedger
+from ari_app.numbers import NumberPolicy
+from ari_app.store.writer import Upsert
+
+if TYPE_CHECKING:
+    from ari_app.service import Service
+
+log = logging.getLogger(__name__)
+
+TABLE = "click_to_call_requests"
+#: Finished requests kept in memory for status reads (older ones are read from the database).
+KEEP_FINISHED = 2000
+
+
+@dataclass
+class Request:
+    """An admitted request: everything needed to place the call."""
+
+    id: str
+    source: str                 # web | token | agent
+    number: str                 # E.164
+    dial: str
+    target: str                 # queue:NAME | agent:ID
+    queue: str
+    agent: str | None
+    config: TargetConfig
+    order: str                  # agent-first | customer-first | agent-dial
+    context: dict[str, str] = field(default_factory=dict)
+    ip: str | None = None
+    endpoint: str | None = None  # click to dial: the agent's phone
+
+
+@dataclass
+class Tracked:
+    status: RequestStatus
+    request: Request
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def utc(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)
+
+
+class ClickToCall:
+    def __init__(self, service: Service) -> None:
+        from ari_app.clicktocall import api
+
+        self.s = service
+        self.cfg = service.settings.click_to_call
+        self.policy = NumberPolicy(default_region=self.cfg.default_region,
+                                   allowed_regions=frozenset(self.cfg.allowed_regions),
+                                   allowed_prefixes=tuple(self.cfg.allowed_prefixes),
+                                   allow_toll_free=self.cfg.allow_toll_free)
+        self.limiter = AbuseLimiter(Limits(**self.cfg.limits.model_dump()))
+        self.nonces = NonceLedger()
+        self.tracked: dict[str, Tracked] = {}
+        self.closing = asyncio.Event()
+        service.routes["click2call-leg"] = self._stray_leg
+        service.shutdown_hooks.append(self.stop)
+        api.register(service.api, service, self)
+
+    @staticmethod
+    def now() -> float:
+        return time.time()
+
+    async def start(self) -> None:
+        """Limits survive a restart: count the last hour's accepted calls from the records."""
+        try:
+            async with self.s.db.acquire() as conn:
+                rows = await conn.fetch(
+                    f"SELECT number, created_at, finished_at FROM {TABLE} "
+                    "WHERE accepted AND number IS NOT NULL AND created_at > now() - interval '1 hour'")
+        except Exception as exc:  # noqa: BLE001 - start without history rather than not at all
+            log.warning("could not load click-to-call history", extra={"error": type(exc).__name__})
+            return
+        now = self.now()
+        for r in rows:
+            ended = r["finished_at"].timestamp() if r["finished_at"] else None
+            self.limiter.restore(r["number"], r["created_at"].timestamp(), ended, now)
+
+    async def stop(self) -> None:
+        self.closing.set()  # ends the event streams so the HTTP server can stop
+
+    def _stray_leg(self, e: ev.StasisStart) -> None:
+        """A visitor leg we no longer track (after a restart): hang it up."""
+        self.s.spawn(self.s.quietly(self.s.ari.rest.channels.hangup(channel_id=e.channel.id)))
+
+    # ------------------------------------------------------------------ records
+    def record(self, request_id: str, **fields: Any) -> None:
+        self.s.writer.submit(Upsert(TABLE, request_id, fields))
+
+    def dial_string(self, e164: str) -> str:
+        return dial_string(self.cfg, e164)
+
+    # ------------------------------------------------------------------ statuses
+    def advance(self, request_id: str, status: str, *, agent_id: str | None = None,
+                reason: str | None = None) -> None:
+        t = self.tracked.get(request_id)
+        if t is None or not t.status.advance(status, self.now(), agent_id=agent_id, reason=reason):
+            return
+        st = t.status
+        fields: dict[str, Any] = {"status": st.status, "status_reason": st.reason,
+                                  "data": {"history": st.to_dict()["history"]}}
+        if st.agent_id:
+            fields["agent_id"] = st.agent_id
+        if st.done:
+            fields["finished_at"] = utc(st.history[-1].at)
+            self.limiter.finish(request_id, self.now())
+            self._trim()
+        self.record(request_id, **fields)
+        old, t.changed = t.changed, asyncio.Event()
+        old.set()
+
+    def _trim(self) -> None:
+        done = [k for k, t in self.tracked.items() if t.status.done]
+        for k in done[:max(0, len(done) - KEEP_FINISHED)]:
+            del self.tracked[k]
+
+    def observer(self, request_id: str) -> Any:
+        def on_update(u: ItemUpdate) -> None:
+            mapped = from_item_update(u.kind, u.detail)
+            if mapped is not None:
+                self.advance(request_id, mapped[0], agent_id=u.agent_id, reason=mapped[1])
+        return on_update
+
+    # ------------------------------------------------------------------ placing calls
+    def place(self, req: Request) -> Tracked:
+        """Start the call of an admitted request (the limiter has counted it)."""
+        tracked = Tracked(RequestStatus(req.id, req.order), req)
+        self.tracked[req.id] = tracked
+        self.record(req.id, call_order=req.order, call_id=req.id)
+        if req.order == "agent-first":
+            self._agent_first(req)
+        elif req.order == "customer-first":
+            self.s.spawn(flows.customer_first(self, req), name=f"c2c-{req.id}")
+        else:
+            self.s.spawn(flows.agent_dial(self, req), name=f"c2d-{req.id}")
+        return tracked
+
+    def queue_item(self, req: Request, *, default_priority: int) -> QueueItem:
+        priority = req.config.priority if req.config.priority is not None else default_priority
+        return QueueItem(id=req.id, queue=req.queue, kind="click2call", priority=priority,
+                         entered_at=self.now(), caller_id=req.number, preferred_agent=req.agent,
+                         data={"click_to_call": dict(req.context)})
+
+    def call_data(self, req: Request) -> dict[str, Any]:
+        """What the agent's desktop shows (GET /api/v1/calls/{id}): who, from where, the note."""
+        return {"click_to_call": {"request_id": req.id, "number": req.number, "target": req.target,
+                                  "order": req.order, **req.context}}
+
+    def _agent_first(self, req: Request) -> None:
+        whisper = list(req.config.whisper)
+        if req.config.whisper_number:
+            whisper.append(f"digits:{national(req.number)}")
+        self.advance(req.id, "queued")
+        self.s.acd.enqueue(self.queue_item(req, default_priority=0), channel_id=None,
+                           direction="click2call", dial=req.dial, dial_caller_id=self.cfg.caller_id or None,
+                           dial_timeout=req.config.ring_timeout, whisper=whisper,
+                           observer=self.observer(req.id))
+        self.s.recorder.set_call(req.id, callee=req.number, data=self.call_data(req))
+
+
+def dial_string(cfg: ClickToCallSettings, e164: str) -> str:
+    """The dial string of a validated number: an override if one is set, else the template."""
+    override = cfg.dial_overrides.get(e164)
+    if override is not None:
+        return override
+    return cfg.dial_template.format(e164=e164, digits=e164[1:], national=national(e164))
+
+
+def national(e164: str) -> str:
+    """Digits as dialled inside the country (0612345678), for whispers and dial templates."""
+    try:
+        num = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return "".join(ch for ch in e164 if ch.isdigit())
+    text = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return "".join(ch for ch in text if ch.isdigit())

@@ -1,0 +1,1 @@
+"""Sans-I/O core of click-to-call: limits, statuses and tokens; time is always passed in."""
