@@ -10,6 +10,7 @@ also go to live listeners (the API's server-sent events).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from ari_app.ari import events as ev
 from ari_app.clicktocall import flows
 from ari_app.clicktocall.config import ClickToCallSettings, TargetConfig
 from ari_app.clicktocall.core.limits import AbuseLimiter, Limits
-from ari_app.clicktocall.core.status import RequestStatus, from_item_update
+from ari_app.clicktocall.core.status import Change, RequestStatus, from_item_update
 from ari_app.clicktocall.core.tokens import NonceLedger
 from ari_app.numbers import NumberPolicy
 from ari_app.store.writer import Upsert
@@ -91,12 +92,14 @@ class ClickToCall:
         return time.time()
 
     async def start(self) -> None:
-        """Limits survive a restart: count the last hour's accepted calls from the records."""
+        """After a restart: limits count the last hour's accepted calls again, and requests still
+        in progress are followed again when their ACD item survived (the queue snapshot)."""
         try:
             async with self.s.db.acquire() as conn:
                 rows = await conn.fetch(
-                    f"SELECT number, created_at, finished_at FROM {TABLE} "
-                    "WHERE accepted AND number IS NOT NULL AND created_at > now() - interval '1 hour'")
+                    f"SELECT id, source, ip, number, target, call_order, status, data, created_at, finished_at "
+                    f"FROM {TABLE} WHERE accepted AND number IS NOT NULL "
+                    "AND (created_at > now() - interval '1 hour' OR finished_at IS NULL)")
         except Exception as exc:  # noqa: BLE001 - start without history rather than not at all
             log.warning("could not load click-to-call history", extra={"error": type(exc).__name__})
             return
@@ -104,6 +107,34 @@ class ClickToCall:
         for r in rows:
             ended = r["finished_at"].timestamp() if r["finished_at"] else None
             self.limiter.restore(r["number"], r["created_at"].timestamp(), ended, now)
+            if r["finished_at"] is None:
+                self._resume(dict(r))
+
+    def _resume(self, r: dict[str, Any]) -> None:
+        data = json.loads(r["data"]) if isinstance(r["data"], str) else dict(r["data"] or {})
+        order = r["call_order"] or "agent-first"
+        status = RequestStatus(r["id"], order, [Change(**h) for h in data.get("history", [])])
+        target = r["target"] or ""
+        req = Request(r["id"], r["source"] or "web", r["number"], "", target, "", None, self.cfg.target(target),
+                      order, data.get("context", {}), r["ip"])
+        self.tracked[req.id] = Tracked(status, req)
+        link = self.s.acd.items.get(req.id)
+        if link is not None and order != "agent-dial":
+            if order == "customer-first" and link.channel_id:
+                self.s.acd.observers[req.id] = flows.connected_observer(self, req, link.channel_id)
+            else:
+                self.s.acd.observers[req.id] = self.observer(req.id)
+            self.limiter.resume(req.id, r["ip"] or "", r["number"])
+            log.info("following a click-to-call request again", extra={"request_id": req.id})
+            return
+        if status.status == "connected":  # a click to dial in conversation: it goes on, unfollowed
+            self.advance(req.id, "completed", reason="app-restart")
+            return
+        # It lived in the previous process only: end what is left of it.
+        for channel_id, leg in list(self.s.recorder.legs.items()):
+            if leg.call_id == req.id:
+                self.s.spawn(self.s.quietly(self.s.ari.rest.channels.hangup(channel_id=channel_id)))
+        self.advance(req.id, "failed", reason="app-restart")
 
     async def stop(self) -> None:
         self.closing.set()  # ends the event streams so the HTTP server can stop

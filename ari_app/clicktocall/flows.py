@@ -98,7 +98,7 @@ async def customer_first(c2c: ClickToCall, req: Request) -> None:
     c2c.advance(req.id, "queued")
     s.acd.enqueue(c2c.queue_item(req, default_priority=10), channel_id=channel, created_at=created,
                   channel_name=answered.channel.name, already_up=True, from_dialplan=False,
-                  direction="click2call", observer=_connected_observer(c2c, req, channel))
+                  direction="click2call", observer=connected_observer(c2c, req, channel))
     # The ACD records a channel it queues as the caller; this one is the visitor we called.
     leg = rec.leg(channel)
     if leg is not None:
@@ -108,7 +108,7 @@ async def customer_first(c2c: ClickToCall, req: Request) -> None:
     rec.release(req.id)
 
 
-def _connected_observer(c2c: ClickToCall, req: Request, channel: str):  # type: ignore[no-untyped-def]
+def connected_observer(c2c: ClickToCall, req: Request, channel: str):  # type: ignore[no-untyped-def]
     """The ACD reports agent-answered for a caller with a channel, then bridges: "connected" is
     the visitor's leg entering a bridge with the agent."""
     base = c2c.observer(req.id)

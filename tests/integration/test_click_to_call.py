@@ -403,3 +403,49 @@ async def test_widget_in_headless_chromium_shows_connected(sandbox):
         assert len(rows) == 1 and rows[0]["accepted"] and rows[0]["origin"] == base
         assert json.loads(rows[0]["data"])["context"]["page"].startswith(f"{base}/api/v1/click-to-call/demo")
         await hangup_all(service)
+
+
+async def test_an_agent_target_is_served_by_that_agent_only(sandbox):
+    async with running_service(sandbox, click_to_call=C2C) as service:
+        await setup(service, [("a2", "ans0"), ("a1", "ans0")])    # a2 idles longest, but the visitor asked for a1
+        bridged = service.ari.expect(two_party_bridge(), timeout=30)
+        async with public(service) as http:
+            r = await http.post("/api/v1/click-to-call", json={"site_key": "shop", "number": ANSWERS, "agent": "a1"})
+            assert r.status == 202, await r.text()
+            body = await r.json()
+            r = await http.post("/api/v1/click-to-call", json={"site_key": "shop", "number": ANSWERS_TOO,
+                                                               "agent": "a2"})
+            assert r.status == 403 and (await r.json())["error"]["field"] == "agent"    # not a target of the site
+        event = await bridged
+        agents = {service.recorder.leg(c).agent_id for c in event.bridge.channels} - {None}
+        assert agents == {"a1"}
+        await service.writer.flush(timeout=5)
+        rows = await fetch(sandbox.info.database_url, "SELECT agent_id FROM call_legs WHERE role = 'agent'")
+        assert [r["agent_id"] for r in rows] == ["a1"]
+        assert (await fetch_call(sandbox.info.database_url, body["id"]))["agent_id"] == "a1"
+        await hangup_all(service)
+
+
+async def test_a_waiting_request_is_followed_again_after_an_app_restart(sandbox):
+    async with running_service(sandbox, click_to_call=C2C) as first:
+        await setup(first, [("a1", "noanswer")])
+        async with public(first) as http:
+            r = await http.post("/api/v1/click-to-call", json={"site_key": "shop", "number": ANSWERS, "queue": "web"})
+            assert r.status == 202, await r.text()
+            body = await r.json()
+        await first.acd.wait_until(lambda: first.acd.engine.agent("a1").status == "ringing", timeout=10)
+    async with running_service(sandbox, click_to_call=C2C) as second:
+        bridged = second.ari.expect(two_party_bridge(), timeout=40)
+        async with api(second) as http:                # the agent's phone answers now
+            r = await http.put("/api/v1/agents/a1", json={"endpoint": "Local/ans0@sim-agent",
+                                                          "memberships": {"web": 0, "web-first": 0}})
+            assert r.status == 200, await r.text()
+        async with public(second) as http:
+            seen = await read_events(http, body["events_url"], until="connected")
+            assert [s["status"] for s in seen] == ["queued", "agent-ringing", "agent-answered", "customer-ringing",
+                                                   "connected"]
+            r = await http.post("/api/v1/click-to-call", json={"site_key": "shop", "number": ANSWERS, "queue": "web"})
+            assert r.status == 429 and (await r.json())["error"]["details"][-1]["reason"] == "number-busy"
+        event = await bridged
+        assert {second.recorder.leg(c).role for c in event.bridge.channels} == {"agent", "customer"}
+        await hangup_all(second)

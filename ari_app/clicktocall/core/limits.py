@@ -149,6 +149,14 @@ class AbuseLimiter:
         end = accepted_at if ended_at is None else max(ended_at, accepted_at)
         self._cooldown_from[number] = max(end, self._cooldown_from.get(number, end))
 
+    def resume(self, request_id: str, ip: str, number: str) -> None:
+        """A call admitted before a restart and still in progress (`restore` counted it)."""
+        if request_id in self._active:
+            return
+        self._active[request_id] = (ip, number)
+        self._active_ip[ip] += 1
+        self._active_number[number] += 1
+
     def active(self) -> int:
         return len(self._active)
 

@@ -159,3 +159,15 @@ def test_obeying_retry_after_of_a_time_limit_succeeds(evts, gap):
     if refusal is not None:
         assert refusal.retry_after > 0
         assert lim.admit("probe", "ip1", "+33611111111", now + refusal.retry_after) is None
+
+
+def test_resume_marks_a_restored_call_active_without_counting_it_twice():
+    lim = limiter(per_number_per_hour=2, number_cooldown=0)
+    lim.restore("+33612345678", accepted_at=0, ended_at=None, now=10)
+    lim.resume("a", "ip", "+33612345678")
+    lim.resume("a", "ip", "+33612345678")
+    assert lim.active() == 1
+    refusal = lim.admit("b", "ip", "+33612345678", 10)
+    assert refusal is not None and refusal.reason == "number-busy"
+    lim.finish("a", 20)
+    assert lim.admit("b", "ip", "+33612345678", 20) is None     # 2 in the hour: the restored one and this
