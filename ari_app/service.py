@@ -78,8 +78,6 @@ class Service:
         """One line per capability (keep this list short and in dependency order)."""
         from ari_app.clicktocall.capability import ClickToCall
         self.capabilities.append(ClickToCall(self))
-        from ari_app.clicktocall.capability import ClickToCall
-        self.capabilities.append(ClickToCall(self))
         from ari_app.dialer.dialer import Dialer
         self.capabilities.append(Dialer(self))  # outbound campaigns; sets self.dialer
 
