@@ -80,6 +80,8 @@ class Service:
         self.capabilities.append(ClickToCall(self))
         from ari_app.dialer.dialer import Dialer
         self.capabilities.append(Dialer(self))  # outbound campaigns; sets self.dialer
+        from ari_app.callbacks.capability import Callbacks
+        self.capabilities.append(Callbacks(self))
 
     # ------------------------------------------------------------------ helpers for capabilities
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:

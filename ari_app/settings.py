@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from ari_app.callbacks.config import CallbacksSettings
 from ari_app.clicktocall.config import ClickToCallSettings
 
 
@@ -53,6 +54,8 @@ class Settings(BaseSettings):
     # --- Capabilities --------------------------------------------------------------------
     click_to_call: ClickToCallSettings = Field(default_factory=ClickToCallSettings,
                                                description="Public click-to-call endpoint: sites, targets, limits")
+    callbacks: CallbacksSettings = Field(default_factory=CallbacksSettings,
+                                         description="Callbacks: which numbers may be called back and how they are dialled")
 
     @field_validator("ari_url")
     @classmethod
