@@ -221,10 +221,10 @@ class Service:
         if isinstance(e, ev.StasisStart):
             await self._on_stasis_start(e)
             return
-        channel = getattr(e, "channel", None)
+        channel = ev.field_of(e, "channel")
         handler = self.channel_handlers.get(channel.id) if channel is not None else None
         if handler is None:
-            bridge = getattr(e, "bridge", None)
+            bridge = ev.field_of(e, "bridge")
             handler = self.bridge_handlers.get(bridge.id) if bridge is not None else None
         if handler is not None:
             result = handler(e)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .models import Bridge, Channel, DeviceState, Endpoint, LiveRecording, Playback
 
@@ -329,6 +329,23 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+#: Every known event in one validator, picked by ``type``: decodes and validates the websocket
+#: text in one pass inside pydantic-core, about a third cheaper than ``json.loads`` followed by
+#: ``parse_event`` (it runs for every event of every call).
+_KNOWN_EVENT: TypeAdapter[Event] = TypeAdapter(
+    Annotated[Union[tuple(EVENT_TYPES.values())], Field(discriminator="type")]  # type: ignore[arg-type]  # noqa: UP007
+)
+
+
+def parse_known_event(message: str | bytes) -> Event | None:
+    """The typed event of a well-formed message of a known type, else None (then use
+    ``json.loads`` + ``parse_event``, which keep and report whatever else arrives)."""
+    try:
+        return _KNOWN_EVENT.validate_json(message)
+    except ValidationError:
+        return None
+
+
 def parse_event(data: dict[str, Any]) -> Event:
     """Turn one decoded websocket message into an event. Never raises for a dict input."""
     type_name = data.get("type")
@@ -356,6 +373,17 @@ def parse_event(data: dict[str, Any]) -> Event:
         return Event.model_construct(type=str(type_name or ""), **fields)
 
 
+def field_of(event: BaseModel, name: str) -> Any:
+    """``getattr(event, name, None)`` without its cost when the event has no such field: pydantic
+    raises and catches an AttributeError for each miss (~4 us), and the dispatcher asks every
+    event for its channel and bridge. Extra fields of untyped events are found as before."""
+    fields = event.__dict__
+    if name in fields:
+        return fields[name]
+    extra = event.__pydantic_extra__
+    return extra.get(name) if extra else None
+
+
 def _obj_id(value: object, key: str = "id") -> str | None:
     if isinstance(value, BaseModel):
         got = getattr(value, key, None)
@@ -370,12 +398,12 @@ def channel_id_of(event: Event) -> str | None:
     """The channel an event is about (``peer`` for ``Dial``), if any."""
     if isinstance(event, Dial):
         return event.peer.id
-    return _obj_id(getattr(event, "channel", None))
+    return _obj_id(field_of(event, "channel"))
 
 
 def bridge_id_of(event: Event) -> str | None:
-    return _obj_id(getattr(event, "bridge", None))
+    return _obj_id(field_of(event, "bridge"))
 
 
 def playback_id_of(event: Event) -> str | None:
-    return _obj_id(getattr(event, "playback", None))
+    return _obj_id(field_of(event, "playback"))

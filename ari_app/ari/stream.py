@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .errors import AriAuthError, AriConnectionError
-from .events import ClientConnected, ClientDisconnected, Event, parse_event
+from .events import ClientConnected, ClientDisconnected, Event, parse_event, parse_known_event
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +211,10 @@ class EventStream:
             return f"reader failed: {type(exc).__name__}"
 
     def _handle(self, message: str | bytes) -> None:
+        event = parse_known_event(message)
+        if event is not None:
+            self._emit(event)
+            return
         try:
             data = json.loads(message)
         except ValueError:

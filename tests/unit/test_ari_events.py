@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -174,6 +175,14 @@ def test_id_helpers() -> None:
     assert ev.channel_id_of(ev.parse_event(message("BridgeCreated"))) is None
 
 
+def test_field_of_is_getattr() -> None:
+    events = [ev.parse_event(message(t)) for t in sorted(SAMPLES)]
+    events.append(ev.parse_event({"type": "ChannelToneDetected", **BASE, "channel": channel("x")}))
+    for event in events:
+        for name in ("channel", "bridge", "playback", "peer", "cause", "timestamp", "nope"):
+            assert ev.field_of(event, name) is getattr(event, name, None)
+
+
 def test_unknown_event_passes_through_with_its_fields() -> None:
     event = ev.parse_event({"type": "ChannelToneDetected", **BASE, "channel": channel("x")})
     assert type(event) is ev.Event
@@ -234,6 +243,38 @@ def test_parse_event_never_raises(type_name: str, fields: dict[str, Any]) -> Non
     assert isinstance(event, ev.Event)
     ev.channel_id_of(event)
     ev.bridge_id_of(event)
+
+
+@pytest.mark.parametrize("type_name", sorted(SAMPLES))
+def test_fast_path_gives_the_same_event(type_name: str) -> None:
+    data = message(type_name)
+    fast = ev.parse_known_event(json.dumps(data))
+    assert type(fast) is ev.ARI_EVENT_TYPES[type_name]
+    assert fast == ev.parse_event(data)
+
+
+def test_fast_path_declines_what_needs_the_lenient_path() -> None:
+    unknown = {"type": "ChannelToneDetected", **BASE, "channel": channel("x")}
+    malformed = {"type": "StasisStart", **BASE, "channel": {"id": "ch-9"}, "args": "not-a-list"}
+    for text in (json.dumps(unknown), json.dumps(malformed), "not json", "[1]", "{}"):
+        assert ev.parse_known_event(text) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    type_name=st.sampled_from([*ev.EVENT_TYPES, "Nope", ""]),
+    fields=st.dictionaries(
+        st.sampled_from(["channel", "bridge", "args", "cause", "timestamp", "variable", "value", "x"]),
+        json_values,
+        max_size=6,
+    ),
+)
+def test_fast_path_never_disagrees_with_parse_event(type_name: str, fields: dict[str, Any]) -> None:
+    data = {"type": type_name, **BASE, **SAMPLES.get(type_name, {}), **fields}
+    fast = ev.parse_known_event(json.dumps(data))
+    if fast is not None:
+        slow = ev.parse_event(data)
+        assert type(fast) is type(slow) and fast == slow
 
 
 def test_synthetic_events() -> None:
