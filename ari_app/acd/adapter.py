@@ -545,8 +545,13 @@ class AcdAdapter:
         bridge_id, caller, agent = link.bridge_id, link.channel_id, offer.channel_id
 
         async def bridge() -> None:
-            await rest.bridges.create(bridge_id=bridge_id, type="mixing", name=f"queue-{c.item_id}")
-            await self.s.quietly(rest.channels.stop_moh(channel_id=caller))
+            # The bridge and the end of the music at once: one round trip less between the
+            # agent's answer and the two talking (either failing still stops the connect).
+            for failed in await asyncio.gather(
+                    rest.bridges.create(bridge_id=bridge_id, type="mixing", name=f"queue-{c.item_id}"),
+                    self.s.quietly(rest.channels.stop_moh(channel_id=caller)), return_exceptions=True):
+                if isinstance(failed, BaseException):
+                    raise failed
             await rest.bridges.add_channel(bridge_id=bridge_id, channel=[caller, agent])
         self._serial(c.item_id, bridge())
 
