@@ -34,7 +34,7 @@ CREATE TABLE dialer_leads (
     updated_at         timestamptz NOT NULL DEFAULT now(),
     UNIQUE (campaign_id, phone)
 );
-CREATE INDEX dialer_leads_ready ON dialer_leads (campaign_id, priority DESC, retry_at NULLS FIRST, id)
+CREATE INDEX dialer_leads_ready ON dialer_leads (campaign_id, priority DESC, retry_at NULLS LAST, id)
     WHERE status = 'ready';
 CREATE INDEX dialer_leads_claimed ON dialer_leads (claimed_by) WHERE status = 'dialing';
 

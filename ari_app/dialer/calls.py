@@ -86,6 +86,7 @@ class CallFlow:
                     self.s.recorder.set_leg(call_id, outcome="failed")
                     self._ended(call, None, result="failed")
         self.s.spawn(originate(), name=f"dial-{call_id}")
+        self.d.changed(spec.id)
         return call
 
     # ------------------------------------------------------------------ events of the customer leg
@@ -150,7 +151,7 @@ class CallFlow:
             self.write(call, result="machine")
             self.s.recorder.set_call(call.call_id, outcome="machine", hangup_by="system")
             media = runner.spec.machine_message if runner.spec.machine_handling == "message" else ()
-            self.s.spawn(self.play_then_hangup(call, media), name=f"machine-{call.call_id}")
+            self.s.spawn(self.play_then_hangup(call, media, "machine_message"), name=f"machine-{call.call_id}")
             self.d.changed(call.campaign_id)
         else:  # HANGUP or anything unexpected: the customer is gone or going
             call.result = "hangup"
@@ -182,8 +183,7 @@ class CallFlow:
         call.agent_id = session.agent_id
         call.connected_at = now
         self.d.desk.on_call(session, call, now)
-        if call.reserved_agent is None or call.amd_at is not None:
-            runner.ledger.record_human(now)
+        runner.ledger.record_human(now)
         runner.stats.on_connect(True)
         self.s.recorder.set_call(call.call_id, agent_id=session.agent_id, outcome="answered")
         self.s.recorder.set_leg(call.call_id, outcome="answered")
@@ -213,11 +213,12 @@ class CallFlow:
         self.s.recorder.set_call(call.call_id, outcome="abandoned", hangup_by="system")
         log.info("abandoned: no agent within the connect time", extra={"campaign": call.campaign_id,
                                                                         "call_id": call.call_id})
-        self.s.spawn(self.play_then_hangup(call, runner.spec.safe_harbor_message, record=True),
+        self.s.spawn(self.play_then_hangup(call, runner.spec.safe_harbor_message, "safe_harbor"),
                      name=f"safe-harbor-{call.call_id}")
         self.d.changed(call.campaign_id)
 
-    async def play_then_hangup(self, call: OutboundCall, media: tuple[str, ...], *, record: bool = False) -> None:
+    async def play_then_hangup(self, call: OutboundCall, media: tuple[str, ...], what: str) -> None:
+        """Play the safe-harbor or the machine message, note it was heard to the end, hang up."""
         ari = self.s.ari
         if media:
             playback_id = ari.new_id("pb")
@@ -225,8 +226,7 @@ class CallFlow:
             try:
                 await ari.rest.channels.play(channel_id=call.call_id, media=list(media), playback_id=playback_id)
                 await done
-                if record:
-                    self.write(call, data={"safe_harbor_played": True})
+                self.write(call, data={f"{what}_played": True})
             except Exception:  # noqa: BLE001 - the customer hung up during the message
                 done.cancel()
         self.hangup(call)

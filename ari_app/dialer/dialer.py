@@ -307,7 +307,10 @@ class Dialer:
         self._previewed(session, lead_id)
         if session.preview and session.preview.get("call_id"):
             raise ApiError(409, "this lead is being dialled already", field="lead_id")
-        self.release_preview(session)
+        row = session.extra.pop("row")
+        session.preview = None
+        async with self.s.db.acquire() as conn:
+            await store.release_leads(conn, [int(row["id"])])
         self.desk.free(session)
 
     def release_preview(self, session: AgentSession) -> None:

@@ -58,6 +58,7 @@ class CampaignRunner:
         self.stats = LiveStats()
         self.pacer = make_pacer(spec.config)
         self.last: dict[str, Any] = {}
+        self.loops = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._available = 0
@@ -130,6 +131,7 @@ class CampaignRunner:
 
     async def _loop(self) -> None:
         while True:
+            self.loops += 1
             self._wake.clear()
             if self.state == "running":
                 try:

@@ -48,7 +48,8 @@ async def claim_leads(conn: asyncpg.Connection, campaign_id: str, n: int, *, own
                       lead_id: int | None = None) -> list[asyncpg.Record]:
     """Claim up to `n` dialable leads in one statement (see module docstring). `abandoned_before`:
     leads abandoned after it are skipped (None when an agent is reserved for the call). `zones`: only
-    leads in these time zones (the ones inside their calling window now)."""
+    leads in these time zones (the ones inside their calling window now). Order: priority, then retries
+    that are due (oldest first, so they come back on schedule), then fresh leads in import order."""
     if n <= 0 or not zones:
         return []
     rows = await conn.fetch(
@@ -60,13 +61,14 @@ async def claim_leads(conn: asyncpg.Connection, campaign_id: str, n: int, *, own
                     AND c.tz = ANY($5::text[])
                     AND ($8::bigint IS NULL OR c.id = $8)
                     AND NOT EXISTS (SELECT 1 FROM dialer_dnc d WHERE d.number = c.phone AND d.scope IN ('', $1))
-                  ORDER BY c.priority DESC, c.retry_at NULLS FIRST, c.id
+                  ORDER BY c.priority DESC, c.retry_at NULLS LAST, c.id
                   LIMIT $7
                   FOR UPDATE SKIP LOCKED) pick
             WHERE l.id = pick.id
             RETURNING {_LEAD_COLS}""",
         campaign_id, max_attempts, now, abandoned_before, list(zones), owner, n, lead_id)
-    return sorted(rows, key=lambda r: (-r["priority"], r["retry_at"] or datetime.min.replace(tzinfo=UTC), r["id"]))
+    never = datetime.max.replace(tzinfo=UTC)
+    return sorted(rows, key=lambda r: (-r["priority"], r["retry_at"] or never, r["id"]))
 
 
 async def release_leads(conn: asyncpg.Connection, lead_ids: Sequence[int], *, status: str = "ready") -> None:
