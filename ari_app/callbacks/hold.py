@@ -173,6 +173,9 @@ class VirtualHold:
                 if not session.gone.is_set():
                     s.channel_handlers.pop(channel, None)
                     if link.from_dialplan:
+                        status = {"full": "FULL", "empty": "LEAVEEMPTY"}.get(c.reason, "TIMEOUT")
+                        await s.quietly(rest.channels.set_variable(channel_id=channel, variable="QUEUESTATUS",
+                                                                   value=status))
                         await s.quietly(rest.channels.continue_in_dialplan(channel_id=channel))
                     else:
                         await s.quietly(rest.channels.hangup(channel_id=channel))

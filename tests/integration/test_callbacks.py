@@ -183,6 +183,36 @@ async def test_caller_keys_in_another_number(sandbox):
         await hangup_all(service)
 
 
+async def test_overflow_to_callback_offers_it_when_the_wait_runs_out(sandbox):
+    async with service_for(sandbox) as service:
+        await setup(service, "support", {"max_wait": 2, "max_wait_destination": "callback", "callback_key": "9"},
+                    [("a1", "ans0")], login=False, policy={"offer": "overflow"})
+        caller = await call_queue(service, "support", "patience60-dtmf9W1-at4", "0611111111")
+        hung_up = service.ari.expect(left_app(caller), timeout=30)
+        cb = (await eventually(lambda: rows(sandbox, "SELECT * FROM callbacks"), timeout=30))[0]
+        await hung_up
+        await service.writer.flush(timeout=5)
+        original = await fetch_call(sandbox.info.database_url, caller)
+        assert cb["number"] == ANSWERS and original["outcome"] == "callback"
+        assert abs((cb["entered_at"] - original["entered_queue_at"]).total_seconds()) < 0.01
+        assert callback_items(service, "support") == [cb["id"]]
+        await hangup_all(service)
+
+
+async def test_caller_who_does_not_confirm_goes_back_to_their_place(sandbox):
+    async with service_for(sandbox) as service:
+        await setup(service, "support", {"callback_offer_after": 0, "callback_key": "9"}, [("a1", "ans0")],
+                    login=False, policy={"confirm_timeout": 1})
+        # No usable caller id: asked to key a number in, three times, and never does.
+        first = await call_queue(service, "support", "patience90-dtmf9-at1", "0000")
+        await service.acd.wait_until(lambda: waiting_ids(service, "support") == [], timeout=10)
+        later = await call_queue(service, "support", "patience90", "0633333333")
+        await service.acd.wait_until(lambda: len(waiting_ids(service, "support")) == 2, timeout=30)
+        assert waiting_ids(service, "support") == [first, later]  # the original place, before the later caller
+        assert await rows(sandbox, "SELECT id FROM callbacks") == []
+        await hangup_all(service)
+
+
 async def test_key_is_ignored_when_the_queue_does_not_offer_callbacks(sandbox):
     async with service_for(sandbox) as service:
         await setup(service, "support", {"callback_offer_after": 0, "callback_key": "9"}, [("a1", "ans0")],
