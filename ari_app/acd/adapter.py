@@ -115,6 +115,9 @@ class AcdAdapter:
         self._dirty = False
         self._restored = False
         self._watchers: list[tuple[Any, asyncio.Future[None]]] = []
+        #: Offers whose originate returned: their agent leg exists in Asterisk until we hear it
+        #: ended. The periodic audit judges only these (see `audit`).
+        self._rung: set[str] = set()
         #: Capabilities that own items (callbacks, click-to-call) follow them here.
         self.observers: dict[str, Callable[[ItemUpdate], None]] = {}
         #: Capabilities that take a caller over when the core sends it to a destination this
@@ -211,6 +214,7 @@ class AcdAdapter:
         self.engine = AcdEngine.restore(snap["engine"], id_prefix=f"{int(time.time() * 1000):x}-")
         self.items = {k: ItemLink(**v) for k, v in snap.get("items", {}).items()}
         self.offers = {k: OfferLink(**v) for k, v in snap.get("offers", {}).items()}
+        self._rung = set(self.offers)
         for link in self.items.values():
             if link.channel_id:
                 self.s.own_channel(link.channel_id, self._caller_handler(link))
@@ -508,6 +512,7 @@ class AcdAdapter:
                                               app_args=f"agent-leg,{c.item_id}", channel_id=channel_id,
                                               caller_id=caller_id, timeout=int(c.timeout) + 5,
                                               variables={"ARI_APP_QUEUE": c.queue, "ARI_APP_ITEM": c.item_id})
+                self._rung.add(c.offer_id)
             except Exception as exc:  # noqa: BLE001 - any failure to ring is "unavailable"
                 log.warning("agent originate failed", extra={"agent_id": c.agent_id, "error": str(exc)})
                 if self.offers.pop(c.offer_id, None) is not None:
@@ -708,17 +713,32 @@ class AcdAdapter:
     async def _audit_loop(self) -> None:
         while True:
             await asyncio.sleep(self.audit_interval)
-            if not self.s.ari.connected:
-                continue
-            try:
-                channels = await self.s.ari.rest.channels.list()
-            except Exception:  # noqa: BLE001
-                continue
-            self._check_alive({c.id for c in channels}, None, restarted=False)
+            if self.s.ari.connected:
+                await self.audit()
 
-    def _check_alive(self, alive: set[str], bridges: set[str] | None, *, restarted: bool) -> None:
-        """Free agents and items whose channels vanished without the events we expected."""
+    async def audit(self) -> None:
+        """Compare the legs we believe alive with Asterisk's channels.
+
+        Only legs that surely existed in Asterisk before the list was asked for are judged:
+        calls keep arriving and agents keep being rung while it is on its way, and a leg missing
+        from the answer for that reason has not vanished (under load that freed agents as they
+        answered and sent their callers back to wait for a retry)."""
+        self._rung &= set(self.offers)
+        settled = ({(o.offer_id, o.channel_id) for o in self.offers.values() if o.offer_id in self._rung}
+                   | {(i.item_id, i.channel_id) for i in self.items.values()})
+        try:
+            channels = await self.s.ari.rest.channels.list()
+        except Exception:  # noqa: BLE001
+            return
+        self._check_alive({c.id for c in channels}, None, restarted=False, only=settled)
+
+    def _check_alive(self, alive: set[str], bridges: set[str] | None, *, restarted: bool,
+                     only: set[tuple[str, str | None]] | None = None) -> None:
+        """Free agents and items whose channels vanished without the events we expected (of
+        those in `only`, (offer or item id, channel id) pairs, when given)."""
         for offer in list(self.offers.values()):
+            if only is not None and (offer.offer_id, offer.channel_id) not in only:
+                continue
             if offer.channel_id in alive:
                 if restarted and not offer.answered:
                     # A ring we were timing before the restart: cancel it, the core re-offers.
@@ -739,6 +759,8 @@ class AcdAdapter:
                     self.handle(ce.OfferFailed(offer.offer_id, "unavailable"))
         for link in list(self.items.values()):
             if link.channel_id is None or link.ended:
+                continue
+            if only is not None and (link.item_id, link.channel_id) not in only:
                 continue
             if link.channel_id not in alive:
                 self.s.recorder.close_lost(link.channel_id, datetime.now(UTC))
