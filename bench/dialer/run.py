@@ -12,7 +12,6 @@ rate stays <= 3% is kept (if none does, the one with the lowest rate).
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import sys
 import time
@@ -22,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ari_app.dialer.core import (
+    DAY,
     HOUR,
     AbandonRule,
     CampaignConfig,
+    LiveStats,
     Pacer,
     PredictivePacer,
     ProgressivePacer,
@@ -39,9 +40,12 @@ AGENTS = (10, 50, 200)
 ANSWER = (0.10, 0.25, 0.40)
 HANDLE = (60.0, 180.0)
 
-# VICIdial settings tried per cell (auto_dial_level starts at 1.0, intensity 0 as shipped)
-VICI_MAX_LEVEL = (1.5, 2.0, 3.0, 5.0)
-VICI_DIFF_TARGET = (0.0, -0.1)  # fraction of the agents, as adaptive_dl_diff_target
+# VICIdial settings tried per cell (auto_dial_level starts at 1.0, intensity 0 as shipped):
+# (adaptive_maximum_level, adaptive_dl_diff_target as a fraction of the agents, available_only_ratio_tally)
+VICI_GRID: tuple[tuple[float, float, bool], ...] = tuple(
+    (mx, dd, False) for mx in (1.5, 2.0, 3.0, 5.0) for dd in (0.0, -0.1)
+) + tuple((mx, 0.0, True) for mx in (2.0, 3.0, 4.0, 6.0))
+VICI_DEFAULT = (3.0, 0.0, False)  # shipped defaults
 
 
 @dataclass(frozen=True)
@@ -67,25 +71,32 @@ def _campaign(cell: Cell) -> CampaignConfig:
     )
 
 
-def _params(cell: Cell, hours: float) -> SimParams:
+def _params(cell: Cell, hours: float, day: int = 1) -> SimParams:
+    base = SimParams(campaign=_campaign(cell), agents=AgentProfile(cell.agents))
     return SimParams(
-        campaign=_campaign(cell),
+        campaign=base.campaign,
         agents=AgentProfile(cell.agents, handle_mean=cell.handle),
         leads=LeadProfile(human=cell.answer),
         shift_seconds=hours * HOUR,
+        start=base.start + (day - 1) * DAY,
     )
 
 
-def _pacer(kind: str, cell: Cell, vici: tuple[float, float] | None) -> Pacer:
+Vici = tuple[float, float, bool]
+PACERS = ("predictive", "vicidial", "vicidial-default", "progressive")
+
+
+def _pacer(kind: str, cell: Cell, vici: Vici | None) -> Pacer:
     if kind == "progressive":
         return ProgressivePacer()
-    if kind == "vicidial":
-        max_level, diff = vici or (3.0, 0.0)
+    if kind.startswith("vicidial"):
+        max_level, diff, available_only = vici or VICI_DEFAULT
         return VicidialAdaptPacer(
             VicidialSettings(
                 auto_dial_level=1.0,
                 adaptive_maximum_level=max_level,
                 adaptive_dl_diff_target=round(diff * cell.agents),
+                available_only_ratio_tally=available_only,
             )
         )
     return PredictivePacer(_campaign(cell))
@@ -95,10 +106,12 @@ def _pacer(kind: str, cell: Cell, vici: tuple[float, float] | None) -> Pacer:
 class Row:
     cell: Cell
     pacer: str
-    vici: tuple[float, float] | None
+    day: int
+    vici: Vici | None
     talk: float
-    abandon_run: float
-    abandon_worst: float  # every instant, rolling 30-day window (= worst prefix of the run)
+    abandon_run: float  # this shift alone
+    abandon_window: float  # the 30-day window at the end of the shift (includes earlier days)
+    abandon_worst: float  # rolling 30-day window at any instant of the shift
     abandon_worst_hour: float  # complete rolling 1 h windows
     abandon_true: float  # incl. AMD false positives (ground truth)
     idle_per_call: float
@@ -107,17 +120,20 @@ class Row:
     wall: float
 
 
-def _run(task: tuple[Cell, str, tuple[float, float] | None, float, int]) -> Row:
-    cell, kind, vici, hours, salt = task
-    res: SimResult = simulate(_params(cell, hours), _pacer(kind, cell, vici), cell.seed(salt))
+Task = tuple[Cell, str, Vici | None, float, int, int]  # cell, pacer, vici, hours, salt, days
+
+
+def _row(cell: Cell, kind: str, day: int, vici: Vici | None, res: SimResult) -> Row:
     return Row(
         cell=cell,
         pacer=kind,
+        day=day,
         vici=vici,
         talk=res.talk_minutes_per_hour,
         abandon_run=res.abandon_rate(),
+        abandon_window=res.window_rate(),
         abandon_worst=res.worst_window(),
-        abandon_worst_hour=res.worst_full_window(HOUR) if hours > 1 else float("nan"),
+        abandon_worst_hour=res.worst_full_window(HOUR) if res.shift_seconds > HOUR else float("nan"),
         abandon_true=res.true_abandon_rate(),
         idle_per_call=res.idle_seconds_per_call,
         dials=res.dials,
@@ -126,23 +142,38 @@ def _run(task: tuple[Cell, str, tuple[float, float] | None, float, int]) -> Row:
     )
 
 
-def _map(tasks: list[tuple[Cell, str, tuple[float, float] | None, float, int]], jobs: int) -> list[Row]:
-    # longest first so the two workers finish together
-    order = sorted(range(len(tasks)), key=lambda i: -tasks[i][0].agents * tasks[i][3] / tasks[i][0].answer)
+def _run(task: Task) -> list[Row]:
+    """One pacer on one cell for ``days`` consecutive shifts of the same campaign (24 h apart):
+    the pacer object, its statistics and the abandon ledger carry over from day to day."""
+    cell, kind, vici, hours, salt, days = task
+    pacer = _pacer(kind, cell, vici)
+    stats = LiveStats()
+    rows: list[Row] = []
+    ledger = None
+    for day in range(1, days + 1):
+        params = _params(cell, hours, day)
+        res = simulate(params, pacer, cell.seed(salt) + 104729 * day, stats=stats, ledger=ledger)
+        ledger = res.ledger
+        rows.append(_row(cell, kind, day, vici, res))
+    return rows
+
+
+def _map(tasks: list[Task], jobs: int) -> list[Row]:
+    # longest first so the workers finish together
+    def cost(t: Task) -> float:
+        return -t[0].agents * t[3] * t[5] / t[0].answer * (4.0 if t[1] == "predictive" else 1.0)
+
+    order = sorted(range(len(tasks)), key=lambda i: cost(tasks[i]))
     with ProcessPoolExecutor(max_workers=jobs) as ex:
         results = list(ex.map(_run, [tasks[i] for i in order], chunksize=1))
-    out: list[Row | None] = [None] * len(tasks)
+    out: list[list[Row]] = [[] for _ in tasks]
     for i, r in zip(order, results, strict=True):
         out[i] = r
-    return [r for r in out if r is not None]
+    return [row for rows in out for row in rows]
 
 
-def tune_vicidial(cells: Iterable[Cell], hours: float, jobs: int) -> dict[str, tuple[float, float]]:
-    tasks = [
-        (cell, "vicidial", (mx, dd), min(hours, cell.hours), 1)
-        for cell in cells
-        for mx, dd in itertools.product(VICI_MAX_LEVEL, VICI_DIFF_TARGET)
-    ]
+def tune_vicidial(cells: Iterable[Cell], hours: float, jobs: int) -> dict[str, Vici]:
+    tasks: list[Task] = [(cell, "vicidial", v, min(hours, cell.hours), 1, 1) for cell in cells for v in VICI_GRID]
     best: dict[str, Row] = {}
     for row in _map(tasks, jobs):
         k = row.cell.key
@@ -160,68 +191,105 @@ def tune_vicidial(cells: Iterable[Cell], hours: float, jobs: int) -> dict[str, t
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.2f}%"
+    return "-" if x != x else f"{100 * x:.2f}%"
 
 
-def render(rows: list[Row], cells: list[Cell], elapsed: float, jobs: int) -> str:
-    by = {(r.cell.key, r.pacer): r for r in rows}
-    lines = [
-        "# Dialer pacing benchmark",
-        "",
-        "Generated by `bench/dialer/run.py` (seeded simulator `ari_app.dialer.sim`). Per cell all three pacers",
-        "run the same shift with the same seed. Abandon rule: FTC TSR (3% of live answers, rolling 30 days,",
-        "per campaign; a shift is shorter than the window, so the whole-run rate *is* the 30-day and the",
-        "24 h window at the end of the shift). `worst` is the highest rate of the rolling window at any",
-        "instant of the run, including the first minutes (our guarantee is on this one). `1 h` is the",
-        "worst complete rolling hour (information only, no rule measures it).",
-        "",
-        "Simulation: live answer rate as in the cell, answering machines 15%, busy 8%, the rest no",
-        "answer; answer time lognormal (mean 10 s persons, 12 s machines, CV 0.35), ring timeout 20 s; AMD",
-        "decides in 2.5-3 s, 3% false positives (persons hung up on), 10% false negatives (machines sent to",
-        "an agent, 6 s lost); a person not connected within 2 s of the AMD decision is abandoned; handle",
-        "time lognormal (CV 0.6) including 5 s wrap-up; trunks = 8 x agents; pacers called every 1 s.",
-        "",
-        "VICIdial: ADAPT_HARD_LIMIT as published, dial level starting at 1.0, tuned per cell on another",
-        "seed over adaptive_maximum_level {1.5, 2, 3, 5} x adaptive_dl_diff_target {0, -10% of agents}",
-        "(most talk with whole-run abandons <= 3%); the chosen `max/diff` is shown.",
-        "",
-        "| agents | answer | AHT | shift | pacer | talk min/h | abandon run | abandon worst | worst 1 h | true abandon | idle s/call | dials |",
-        "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+_NAMES = {
+    "predictive": "**ours**",
+    "vicidial": "VICIdial tuned",
+    "vicidial-default": "VICIdial default",
+    "progressive": "progressive",
+}
+
+
+def _vici_label(v: Vici, agents: int) -> str:
+    mx, dd, avail = v
+    return f" ({mx:g}/{round(dd * agents)}{'/avail' if avail else ''})"
+
+
+def _day_tables(rows: list[Row], cells: list[Cell], day: int) -> list[str]:
+    by = {(r.cell.key, r.pacer): r for r in rows if r.day == day}
+    out = [
+        "| agents | answer | AHT | shift | pacer | talk min/h | abandon shift | abandon 30-day window | worst instant | worst 1 h | true abandon | idle s/call | dials |",
+        "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     summary = [
         "",
-        "## Ours relative to the baselines",
-        "",
-        "| agents | answer | AHT | talk ours/VICIdial | talk ours/progressive | abandon run ours vs VICIdial | worst ours vs VICIdial |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| agents | answer | AHT | talk ours/VICIdial tuned | ours/VICIdial default | ours/progressive | abandon (30-day window) ours / tuned / default | worst instant ours / tuned / default |",
+        "|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for cell in cells:
-        for kind in ("predictive", "vicidial", "progressive"):
+        for kind in PACERS:
             r = by.get((cell.key, kind))
             if r is None:
                 continue
-            name = {"predictive": "**ours**", "vicidial": "VICIdial", "progressive": "progressive"}[kind]
+            name = _NAMES[kind]
             if kind == "vicidial" and r.vici is not None:
-                name += f" ({r.vici[0]:g}/{round(r.vici[1] * cell.agents)})"
-            lines.append(
+                name += _vici_label(r.vici, cell.agents)
+            out.append(
                 f"| {cell.agents} | {int(cell.answer * 100)}% | {int(cell.handle)} s | {cell.hours:g} h | {name} | "
-                f"{r.talk:.1f} | {_pct(r.abandon_run)} | {_pct(r.abandon_worst)} | {_pct(r.abandon_worst_hour)} | "
-                f"{_pct(r.abandon_true)} | {r.idle_per_call:.1f} | {r.dials} |"
+                f"{r.talk:.1f} | {_pct(r.abandon_run)} | {_pct(r.abandon_window)} | {_pct(r.abandon_worst)} | "
+                f"{_pct(r.abandon_worst_hour)} | {_pct(r.abandon_true)} | {r.idle_per_call:.1f} | {r.dials} |"
             )
-        o, v, p = (by.get((cell.key, k)) for k in ("predictive", "vicidial", "progressive"))
-        if o and v and p:
+        o, v, d, p = (by.get((cell.key, k)) for k in PACERS)
+        if o and v and d and p:
             summary.append(
                 f"| {cell.agents} | {int(cell.answer * 100)}% | {int(cell.handle)} s | {o.talk / v.talk:.2f} | "
-                f"{o.talk / p.talk:.2f} | {_pct(o.abandon_run)} vs {_pct(v.abandon_run)} | "
-                f"{_pct(o.abandon_worst)} vs {_pct(v.abandon_worst)} |"
+                f"{o.talk / d.talk:.2f} | {o.talk / p.talk:.2f} | "
+                f"{_pct(o.abandon_window)} / {_pct(v.abandon_window)} / {_pct(d.abandon_window)} | "
+                f"{_pct(o.abandon_worst)} / {_pct(v.abandon_worst)} / {_pct(d.abandon_worst)} |"
             )
-    cpu = sum(r.wall for r in rows)
-    footer = [
+    return out + summary
+
+
+def render(rows: list[Row], cells: list[Cell], days: int, elapsed: float, jobs: int, tune_hours: float) -> str:
+    lines = [
+        "# Dialer pacing benchmark",
         "",
-        f"Simulated {len(rows)} shifts in {elapsed:.0f} s wall on {jobs} processes ({cpu:.0f} s of simulation CPU,",
-        "plus the VICIdial tuning runs).",
+        "Generated by `bench/dialer/run.py` with the seeded simulator `ari_app.dialer.sim`. In each cell every",
+        "pacer runs the same shift with the same seed. Abandon rule: FTC TSR, 3% of live answers over a rolling",
+        "30-day window, per campaign. `abandon shift` is the rate of that shift alone; `abandon 30-day window`",
+        "is the window at the end of the shift (on day 1 they are the same, and equal to the 24 h window);",
+        "`worst instant` is the highest rate the rolling 30-day window reached at any instant of the shift,",
+        "including its first minutes (our guarantee is about this one: it can never exceed 3%); `worst 1 h`",
+        "is the worst complete rolling hour (information only); `true abandon` adds the live persons AMD hung",
+        "up on (3% AMD false positives) that no pacer can see.",
+        "",
+        "Traffic: live answers as in the cell, answering machines 15%, busy 8%, the rest no answer; answer",
+        "time lognormal (mean 10 s persons, 12 s machines, CV 0.35), ring timeout 20 s; AMD decides 2.5-3 s",
+        "after answer (3% false positives hung up, 10% false negatives sent to an agent, 6 s lost); a person",
+        "not connected within 2 s of the AMD decision is abandoned (safe-harbor message); handle time",
+        "lognormal (CV 0.6) including 5 s wrap-up; trunks = 8 x agents; every pacer is called once a second.",
+        "",
+        "Pacers: **ours** = `PredictivePacer` with defaults (no per-cell tuning). `VICIdial tuned` =",
+        "ADAPT_HARD_LIMIT as published, dial level starting at 1.0, with the best of",
+        "adaptive_maximum_level {1.5, 2, 3, 5} x adaptive_dl_diff_target {0, -10% of agents} and",
+        "available_only_ratio_tally with maximum {2, 3, 4, 6}, chosen per cell on another seed",
+        f"({tune_hours:g} h shift) as the most talk with the shift's abandon rate <= 3% (label: max/diff[/avail]).",
+        "`VICIdial default` = shipped settings (maximum 3.0, tally of ready + talking agents, intensity 0).",
+        "`progressive` = one call per idle agent (never abandons).",
+        "",
+        "## Day 1: a new campaign (empty abandon ledger)",
+        "",
     ]
-    return "\n".join(lines + summary + footer) + "\n"
+    lines += _day_tables(rows, cells, 1)
+    if days > 1:
+        lines += [
+            "",
+            "## Day 2: the same campaign 24 h later",
+            "",
+            "Same pacer objects, learned statistics and abandon ledger (the 30-day window still holds day 1);",
+            "VICIdial's 'today' drop statistics restart at midnight and its dial level carries over.",
+            "",
+        ]
+        lines += _day_tables(rows, cells, 2)
+    cpu = sum(r.wall for r in rows)
+    lines += [
+        "",
+        f"{len(rows)} simulated shifts, {elapsed:.0f} s wall on {jobs} processes ({cpu:.0f} s of simulation CPU",
+        "for the table, plus the VICIdial tuning runs).",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="10 and 50 agents, 2 h shifts, print only")
     ap.add_argument("--hours", type=float, default=8.0, help="shift length (default 8)")
     ap.add_argument("--hours-200", type=float, default=None, help="shift length for 200 agents")
-    ap.add_argument("--tune-hours", type=float, default=2.0, help="VICIdial tuning shift length")
+    ap.add_argument("--days", type=int, default=2, help="consecutive days per campaign (default 2)")
+    ap.add_argument("--tune-hours", type=float, default=1.5, help="VICIdial tuning shift length")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = ap.parse_args(argv)
@@ -240,14 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     vici = tune_vicidial(cells, args.tune_hours, args.jobs)
     t_tune = time.perf_counter() - t0
-    tasks = [
-        (cell, kind, vici.get(cell.key) if kind == "vicidial" else None, cell.hours, 0)
+    tasks: list[Task] = [
+        (cell, kind, vici.get(cell.key) if kind == "vicidial" else None, cell.hours, 0, args.days)
         for cell in cells
-        for kind in ("predictive", "vicidial", "progressive")
+        for kind in PACERS
     ]
     rows = _map(tasks, args.jobs)
     elapsed = time.perf_counter() - t0
-    text = render(rows, cells, elapsed, args.jobs)
+    text = render(rows, cells, args.days, elapsed, args.jobs, args.tune_hours)
     print(text)
     print(f"(tuning {t_tune:.0f} s, total {elapsed:.0f} s)", file=sys.stderr)
     if not args.quick:

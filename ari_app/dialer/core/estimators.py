@@ -40,6 +40,10 @@ class DecayingRate:
         return self._n
 
     @property
+    def prior_weight(self) -> float:
+        return self._weight
+
+    @property
     def value(self) -> float:
         return (self._hits + self._prior * self._weight) / (self._n + self._weight)
 
@@ -143,6 +147,62 @@ class SampleWindow:
         s = self._refresh()
         return sum(s) / len(s)
 
+    def survival_curve(self, censored: Sequence[float], upto: int, prior_weight: float = 10.0) -> list[float]:
+        """Kaplan-Meier survival at 0, 1, ..., ``upto`` seconds.
+
+        Completed samples are events; ``censored`` are durations still running (e.g. the elapsed
+        handle time of the agents busy right now), so long calls in progress are not forgotten, which
+        would bias a young campaign towards short handle times. The prior counts as ``prior_weight``
+        samples. Beyond the last event the curve continues with a constant hazard.
+        """
+        items: list[tuple[float, int, float]] = []  # (time, 0 = event / 1 = censored, weight)
+        for x in self._buf:
+            items.append((x, 0, 1.0))
+        w = prior_weight / len(self._prior)
+        for x in self._prior:
+            items.append((x, 0, w))
+        for c in censored:
+            items.append((max(0.0, float(c)), 1, 1.0))
+        items.sort()
+        at_risk = sum(it[2] for it in items)
+        surv = 1.0
+        knots: list[tuple[float, float]] = []  # (time, survival just after it)
+        i = 0
+        n = len(items)
+        last_event = 0.0
+        while i < n:
+            t = items[i][0]
+            d = 0.0
+            c = 0.0
+            while i < n and items[i][0] == t:
+                if items[i][1] == 0:
+                    d += items[i][2]
+                else:
+                    c += items[i][2]
+                i += 1
+            if d > 0 and at_risk > 0:
+                surv *= max(0.0, 1.0 - d / at_risk)
+                knots.append((t, surv))
+                last_event = t
+            at_risk -= d + c
+        data = sorted([x for x in self._buf] + list(self._prior))
+        k = max(1, len(data) // 10)
+        threshold = data[-k - 1] if len(data) > k else 0.0
+        excess = sum(data[-k:]) / k - threshold
+        rate = 1.0 / max(excess, 1.0)
+        out: list[float] = []
+        j = 0
+        cur = 1.0
+        floor = max(surv, 1e-6)
+        for e in range(upto + 1):
+            while j < len(knots) and knots[j][0] <= e:
+                cur = knots[j][1]
+                j += 1
+            if e > last_event:
+                cur = floor * math.exp(-rate * (e - last_event))
+            out.append(cur)
+        return out
+
     def quantile(self, p: float) -> float:
         s = self._refresh()
         return s[min(len(s) - 1, max(0, int(p * len(s))))]
@@ -181,8 +241,10 @@ class LiveStats:
         handle_time_prior: Sequence[float] | None = None,
         half_life: float = 3000.0,
     ) -> None:
-        self.p_answer = DecayingRate(answer_prior, 20.0, half_life)
-        self.p_need = DecayingRate(need_prior, 20.0, half_life)
+        # weak priors (4 pseudo-trials): a new campaign is paced cautiously until its own calls
+        # have shown the answer rate (the pacer widens its forecast by the estimation error)
+        self.p_answer = DecayingRate(answer_prior, 4.0, half_life)
+        self.p_need = DecayingRate(need_prior, 4.0, half_life)
         self.answer_time = SampleWindow(answer_time_prior or lognormal_prior(10.0, 0.4), 1000, 30)
         self.amd_time = SampleWindow(amd_time_prior, 200, 10)
         self.handle_time = SampleWindow(handle_time_prior or lognormal_prior(120.0, 0.6), 1000, 30)

@@ -148,9 +148,23 @@ def _expected_positive(mu: float, var: float) -> float:
 class _Forecast:
     """Lookup tables rebuilt from ``LiveStats`` now and then (estimates move slowly)."""
 
-    __slots__ = ("built_at", "version", "taus", "amd", "p_need", "q", "supply", "supply_tail", "ring_t", "new_row")
+    __slots__ = (
+        "built_at",
+        "version",
+        "taus",
+        "amd",
+        "p_need",
+        "q",
+        "rel_var",
+        "supply",
+        "supply_tail",
+        "ring_t",
+        "new_row",
+    )
 
-    def __init__(self, config: CampaignConfig, stats: LiveStats, grid: int, now: float) -> None:
+    def __init__(
+        self, config: CampaignConfig, stats: LiveStats, grid: int, now: float, busy_elapsed: Sequence[float] = ()
+    ) -> None:
         self.built_at = now
         self.version = stats.version
         amd = stats.amd_time.mean() if config.amd_enabled else 0.0
@@ -163,10 +177,14 @@ class _Forecast:
         c = stats.p_need.value
         self.p_need = c
         self.q = p * c
+        # relative variance of the estimate of q = P(answer) * P(needs agent), Beta-like
+        n_p = stats.p_answer.trials + stats.p_answer.prior_weight
+        n_c = stats.p_need.trials + stats.p_need.prior_weight
+        self.rel_var = (1.0 - p) / max(p * n_p, 1e-9) + (1.0 - c) / max(c * n_c, 1e-9)
         # supply[e]: P(free by tau+g | busy for e seconds) for each tau, then the Bernoulli variances
         hs = stats.handle_time
         emax = int(min(4 * 3600.0, hs.quantile(0.999) * 1.5 + horizon)) + 1
-        surv = [hs.survival(float(e)) for e in range(emax + int(horizon + g) + 2)]
+        surv = hs.survival_curve(busy_elapsed, emax + int(horizon + g) + 2)
         offsets = [(int(tau + g), tau + g - int(tau + g)) for tau in taus]
         supply: list[tuple[float, ...]] = []
         for e in range(emax + 1):
@@ -209,13 +227,14 @@ class PredictivePacer:
         self,
         config: CampaignConfig,
         *,
-        target_fraction: float = 0.95,
+        target_fraction: float = 0.9,
         reserve_factor: float = 1.5,
         spend_horizon: float = 1800.0,
         grid: int = 8,
         refresh_seconds: float = 600.0,
         feedback_seconds: float = 30.0,
-        feedback_gain: float = 0.25,
+        feedback_gain: float = 0.1,
+        max_correction: float = 3.0,
         initial_threshold: float | None = None,
     ) -> None:
         if not 0.0 < target_fraction <= 1.0:
@@ -232,7 +251,10 @@ class PredictivePacer:
         self._refresh_interval = min(30.0, refresh_seconds)
         self.feedback_seconds = feedback_seconds
         self.feedback_gain = feedback_gain
-        self.threshold = initial_threshold if initial_threshold is not None else 2.0 * self.cap
+        self.max_correction = max_correction
+        self._fixed_threshold = initial_threshold
+        self.correction = 1.0  # feedback multiplier on the local target
+        self.threshold = initial_threshold if initial_threshold is not None else self.cap * target_fraction
         self._forecast: _Forecast | None = None
         self._fb_at: float | None = None
         self._fb_last: tuple[int, int] = (0, 0)
@@ -278,27 +300,27 @@ class PredictivePacer:
         excess = slack - self.reserve_factor * self._risk_ewma
         target = self.cap + excess * (1.0 - self.cap) / upcoming
         self.local_target = min(self.cap * self.target_fraction, max(0.1 * self.cap, target))
-        # threshold: integral control of log(lambda) towards the local target
-        expected = self._need_ewma * self.local_target
+        # threshold = local target x a bounded correction learnt from the realised rate
         soft_binding = self._soft_bound_ticks >= 0.5 * max(1, self._ticks)
         self._ticks = 0
         self._soft_bound_ticks = 0
-        if self._need_ewma <= 0:
-            return
-        realised = self._ab_ewma / self._need_ewma
-        err = (self.local_target - realised) / self.local_target
-        confidence = min(1.0, expected / 3.0)
-        step = self.feedback_gain * max(-1.0, min(1.0, err)) * confidence
-        if step > 0 and not soft_binding:
-            step = 0.0  # the hard limit, not lambda, was holding us back: do not wind up
-        self.threshold = min(0.9, max(1e-4, self.threshold * math.exp(step)))
+        if self._need_ewma > 0:
+            realised = self._ab_ewma / self._need_ewma
+            err = (self.local_target - realised) / self.local_target
+            confidence = min(1.0, max(self._need_ewma * self.local_target, self._ab_ewma) / 3.0)
+            step = self.feedback_gain * max(-1.0, min(1.0, err)) * confidence
+            if step > 0 and not soft_binding:
+                step = 0.0  # the hard limit, not the threshold, was holding us back: do not wind up
+            self.correction = min(self.max_correction, max(1.0 / self.max_correction, self.correction * math.exp(step)))
+        if self._fixed_threshold is None:
+            self.threshold = min(0.9, self.local_target * self.correction)
 
     def _tables(self, state: PacingState, now: float) -> _Forecast:
         fc = self._forecast
         if fc is None or now < fc.built_at or (
             now - fc.built_at >= self._refresh_interval and fc.version != state.stats.version
         ):
-            fc = self._forecast = _Forecast(self.config, state.stats, self.grid, now)
+            fc = self._forecast = _Forecast(self.config, state.stats, self.grid, now, state.busy_elapsed)
             self._refresh_interval = min(self.refresh_seconds, self._refresh_interval * 2.0)
         return fc
 
@@ -337,6 +359,7 @@ class PredictivePacer:
             acc = [0.0] * (2 * k_n)
         mean = [state.waiting - idle - x for x in acc[:k_n]]
         var = acc[k_n:]
+        dem = [0.0] * k_n  # demand whose size depends on the estimated probabilities
         # ringing calls, grouped by whole seconds rung
         ring_t = fc.ring_t
         rlast = len(ring_t[0]) - 1
@@ -346,7 +369,8 @@ class PredictivePacer:
                 r = int(elapsed)
                 cnt_r[r if r <= rlast else rlast] += cnt
             for k in range(k_n):
-                mean[k] += sum(map(operator.mul, cnt_r, ring_t[k]))
+                dem[k] = sum(map(operator.mul, cnt_r, ring_t[k]))
+                mean[k] += dem[k]
                 var[k] += sum(map(operator.mul, cnt_r, ring_t[k + k_n]))
         # answered calls whose AMD decision is still running
         if answered:
@@ -361,6 +385,7 @@ class PredictivePacer:
             for k in range(k_n):
                 due += first[k]
                 mean[k] += c * due
+                dem[k] += c * due
                 var[k] += cv * due
         new = fc.new_row
         q = fc.q
@@ -371,13 +396,17 @@ class PredictivePacer:
         sqrt = math.sqrt
         live = [k for k in range(k_n) if weights[k] > 1e-6]
 
+        # Estimation error of P(answer) and P(needs agent) moves all that demand together.
+        rel = fc.rel_var
+
         def p_abandon(n: int) -> float:
             """P(the n-th new call finds no agent | it needs one), with n-1 other new calls."""
             m = n - 1
             total = 0.0
             for k in live:
                 mu = mean[k] + m * new[k] + 0.5
-                v = var[k] + m * new_var[k]
+                d = dem[k] + n * new[k]
+                v = var[k] + m * new_var[k] + rel * d * d
                 if v <= 1e-12:
                     pk = 1.0 if mu > 0.0 else 0.0
                 else:

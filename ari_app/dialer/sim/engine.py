@@ -224,6 +224,7 @@ def simulate(
             if waiting:
                 cid = next(iter(waiting))
                 kind = waiting.pop(cid)
+                idle_since[agent] = t
                 connect(agent, kind, t, cid)
             else:
                 idle.append(agent)

@@ -195,3 +195,13 @@ def test_progressive_never_abandons() -> None:
     params = SimParams(campaign=camp, agents=AgentProfile(20, handle_mean=30.0), leads=LeadProfile(human=0.5), shift_seconds=3600.0)
     res = simulate(params, ProgressivePacer(), 3)
     assert res.abandons == 0 and res.human_connects > 100
+
+
+def test_agent_time_adds_up() -> None:
+    """talk + wrap-up + AMD false negatives + idle = logged-in time (nothing double counted)."""
+    camp = CampaignConfig("acct", trunk_limit=200)
+    params = SimParams(campaign=camp, agents=AgentProfile(25, handle_mean=60.0), leads=LeadProfile(human=0.4), shift_seconds=1800.0)
+    for pacer in (PredictivePacer(camp, initial_threshold=0.2), VicidialAdaptPacer(), ProgressivePacer()):
+        res = simulate(params, pacer, 9)
+        total = res.talk_seconds + res.wrap_seconds + res.machine_seconds + res.idle_seconds
+        assert abs(total - 25 * 1800.0) < 1e-6 * total
