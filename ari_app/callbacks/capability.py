@@ -290,7 +290,9 @@ class Callbacks:
         def on_update(u: ItemUpdate) -> None:
             if u.kind == connected and p.attempt is not None and not p.connected:
                 p.connected = True
-                self._write(lambda conn: self._end(conn, p, "connected", connected_at=self.now(), keep=True))
+                at = self.now()
+                self._write(lambda conn: self._end(conn, p, "connected", connected_at=at, agent_id=u.agent_id,
+                                                   keep=True))
             elif u.kind == "customer-failed":
                 self._finish(p, u.detail or "failed")
             elif u.kind == "completed":
@@ -317,7 +319,7 @@ class Callbacks:
         self.done_items.add(p.item_id)
 
     async def _end(self, conn: asyncpg.Connection, p: Placed, outcome: str, *, connected_at: float | None = None,
-                   keep: bool = False) -> None:
+                   agent_id: str | None = None, keep: bool = False) -> None:
         now = self.now()
         if p.attempt is None:  # never dialled: back to its place, nothing counted
             delay = p.retry_delay if outcome == "exited" else 0.0
@@ -326,7 +328,7 @@ class Callbacks:
             nxt = after_attempt(outcome, attempts=p.attempts, max_attempts=p.max_attempts,
                                 retry_delay=p.retry_delay, now=now, not_after=p.not_after)
         await store.end_attempt(conn, p.cb_id, p.attempt, outcome=outcome, counted=outcome not in NOT_COUNTED,
-                                nxt=nxt, connected_at=connected_at)
+                                nxt=nxt, connected_at=connected_at, agent_id=agent_id)
         log.info("callback attempt ended", extra={"callback_id": p.cb_id, "outcome": outcome, "state": nxt.state})
         if not keep:
             self._forget(p)

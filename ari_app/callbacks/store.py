@@ -120,22 +120,23 @@ async def begin_attempt(conn: asyncpg.Connection, callback_id: str, item_id: str
 
 
 async def end_attempt(conn: asyncpg.Connection, callback_id: str, attempt: int | None, *, outcome: str,
-                      counted: bool, nxt: Next, connected_at: float | None = None) -> None:
+                      counted: bool, nxt: Next, connected_at: float | None = None,
+                      agent_id: str | None = None) -> None:
     """Record how an attempt ended and what follows (completed, retry later, failed)."""
     async with conn.transaction():
         if attempt is not None:
             await conn.execute(
-                "UPDATE callback_attempts SET outcome = $3, counted = $4, "
+                "UPDATE callback_attempts SET outcome = $3, counted = $4, agent_id = coalesce($5, agent_id), "
                 "ended_at = CASE WHEN $3 = 'connected' THEN NULL ELSE now() END "
-                "WHERE callback_id = $1 AND attempt = $2", callback_id, attempt, outcome, counted)
+                "WHERE callback_id = $1 AND attempt = $2", callback_id, attempt, outcome, counted, agent_id)
         await conn.execute(
             """UPDATE callbacks SET state = $2, attempts = $3, next_attempt_at = $4, outcome = $5,
                       item_id = CASE WHEN $2 = 'completed' THEN item_id END,
                       owner = CASE WHEN $2 = 'completed' THEN owner END,
-                      connected_at = coalesce($6, connected_at),
+                      connected_at = coalesce($6, connected_at), agent_id = coalesce($7, agent_id),
                       ended_at = CASE WHEN $2 IN ('completed', 'failed') THEN now() END, updated_at = now()
                WHERE id = $1 AND state IN ('pending', 'in-progress')""",
-            callback_id, nxt.state, nxt.attempts, ts(nxt.next_attempt_at), nxt.reason, ts(connected_at))
+            callback_id, nxt.state, nxt.attempts, ts(nxt.next_attempt_at), nxt.reason, ts(connected_at), agent_id)
 
 
 async def call_ended(conn: asyncpg.Connection, callback_id: str, attempt: int | None) -> None:

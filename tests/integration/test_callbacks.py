@@ -317,12 +317,17 @@ async def test_customer_first_dials_the_customer_then_the_next_agent(sandbox):
         bridged = service.ari.expect(bridged_pair, timeout=30)
         status, body = await post_callback(service, number="0611111111", queue="support")
         assert status == 201, body
-        await bridged
-        legs = await eventually(lambda: rows(sandbox, "SELECT role FROM call_legs WHERE call_id = $1 "
-                                                      "ORDER BY created_at", f"{body['id']}-1"))
-        assert [leg["role"] for leg in legs][-1] == "agent" and len(legs) == 2  # customer leg first
+        event = await bridged
+        item = f"{body['id']}-1"
+        assert item in event.bridge.channels  # the customer's channel is the callback's call
+        legs = await eventually(lambda: rows(sandbox, "SELECT channel_id, role, answered_at, created_at "
+                                                      "FROM call_legs WHERE call_id = $1 ORDER BY created_at", item))
+        assert [leg["channel_id"] for leg in legs][0] == item and legs[1]["role"] == "agent"
+        assert legs[0]["answered_at"] <= legs[1]["created_at"]  # the customer answered before the agent rang
         done = await eventually(lambda: rows(sandbox, "SELECT * FROM callbacks WHERE state = 'completed'"))
-        assert done[0]["agent_id"] is None or done[0]["attempts"] == 1
+        assert done[0]["attempts"] == 1 and done[0]["agent_id"] == "a1"
+        attempts = await rows(sandbox, "SELECT outcome, agent_id FROM callback_attempts")
+        assert attempts == [{"outcome": "connected", "agent_id": "a1"}]
         await hangup_all(service)
 
 
