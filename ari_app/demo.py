@@ -74,7 +74,8 @@ class Demo:
         base = f"http://{settings.http_host}:{service.http_port}"
         print(f"app serving on {base}  (API token: {self.token})")
         print(f"  live queues: curl -H 'Authorization: Bearer {self.token}' {base}/api/v1/queues")
-        print(f"  call records: {base}/api/v1/calls   OpenAPI: {base}/api/v1/openapi.json", flush=True)
+        print(f"  call records: {base}/api/v1/calls   OpenAPI: {base}/api/v1/openapi.json")
+        print(f"  wallboard: {base}/wallboard#token={self.token}", flush=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):

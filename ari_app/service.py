@@ -60,6 +60,8 @@ class Service:
         self._runner: web.AppRunner | None = None
         self.http_port: int | None = None
         self.reconciled = asyncio.Event()
+        #: Routes outside /api/v1 (method, path, handler), e.g. /metrics and /wallboard; no API auth.
+        self.web_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = []
         calls_api.register(self.api, self)
         from ari_app.acd import api as acd_api
         from ari_app.acd.adapter import AcdAdapter
@@ -76,6 +78,10 @@ class Service:
 
     def _add_capabilities(self) -> None:
         """One line per capability (keep this list short and in dependency order)."""
+        from ari_app.reporting.capability import Reporting
+        from ari_app.supervisor.tools import Supervisor
+        self.capabilities.append(Reporting(self))  # sets self.reporting (hooks for other capabilities)
+        self.capabilities.append(Supervisor(self))
         from ari_app.clicktocall.capability import ClickToCall
         self.capabilities.append(ClickToCall(self))
         from ari_app.dialer.dialer import Dialer

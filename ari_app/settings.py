@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     orphan_policy: str = Field("hangup", description="What to do with channels in our app we know nothing about: hangup|adopt")
     log_level: str = "INFO"
 
+    # --- Reporting -----------------------------------------------------------------------
+    report_timezone: str = Field("UTC", description="Time zone of 'today' and of report dates given without an offset")
+    report_short_abandon: float = Field(5.0, ge=0, description="Callers who hang up within this many seconds are short "
+                                        "abandons: left out of the abandon rate and the service level")
+    report_sl_target: float = Field(0.8, gt=0, lt=1, description="Service level target of the Erlang prediction (0.8 = 80%)")
+    metrics_public: bool = Field(False, description="Serve /metrics without a bearer token")
+
     # --- Capabilities --------------------------------------------------------------------
     click_to_call: ClickToCallSettings = Field(default_factory=ClickToCallSettings,
                                                description="Public click-to-call endpoint: sites, targets, limits")
@@ -63,6 +70,16 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (e.g. UTC, Europe/Paris)") from None
+        return v
 
     @field_validator("orphan_policy")
     @classmethod

@@ -120,6 +120,9 @@ class AcdAdapter:
         self._rung: set[str] = set()
         #: Capabilities that own items (callbacks, click-to-call) follow them here.
         self.observers: dict[str, Callable[[ItemUpdate], None]] = {}
+        #: Called (no arguments, must be quick) after every event the engine handled: reporting
+        #: publishes live statistics from it.
+        self.change_listeners: list[Callable[[], None]] = []
         #: Capabilities that take a caller over when the core sends it to a destination this
         #: adapter doesn't play itself ("callback"); the handler owns the channel from then on.
         self.exit_handlers: dict[str, Callable[[ItemLink, cmd.ExitQueue], None]] = {}
@@ -143,6 +146,8 @@ class AcdAdapter:
     def handle(self, event: ce.Event) -> list[cmd.Command]:
         commands = self.engine.handle(event, self.now())
         self._dirty = True
+        for listener in self.change_listeners:
+            listener()
         self.execute(commands)
         self._timer_wakeup.set()
         if self._watchers:

@@ -79,7 +79,7 @@ class Api:
                       for seg in r.path.split("/") if seg.startswith("{")]
             if r.query is not None:
                 for name, f in r.query.model_fields.items():
-                    params.append({"name": name, "in": "query", "required": f.is_required(),
+                    params.append({"name": f.alias or name, "in": "query", "required": f.is_required(),
                                    "description": f.description or "", "schema": {}})
             if params:
                 op["parameters"] = params

@@ -62,6 +62,8 @@ def build_http_app(service: Service) -> web.Application:
         app.router.add_get(prefix + "/readyz", readyz)
     app.router.add_get(api.prefix + "/openapi.json", openapi)
     api.add_to(app)
+    for method, path, handler in service.web_routes:
+        app.router.add_route(method, path, handler)
 
     async def not_found_json(request: web.Request) -> web.Response:
         raise ApiError(404, f"no route for {request.method} {request.path}")

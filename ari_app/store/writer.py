@@ -36,6 +36,8 @@ UPSERT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "calls": ("id", {"created_at": "now()"}),
     "call_legs": ("channel_id", {"created_at": "now()", "call_id": "$key", "role": "'other'"}),
     "acd_state": ("id", {}),
+    "supervisor_sessions": ("id", {"created_at": "now()", "mode": "'listen'", "agent_id": "''",
+                                   "supervisor_endpoint": "''"}),
     "dial_attempts": ("id", {"created_at": "now()"}),
     "click_to_call_requests": ("id", {"created_at": "now()"}),
 }
