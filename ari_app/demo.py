@@ -27,10 +27,33 @@ from ari_app.logs import setup_logging
 QUEUES: dict[str, dict[str, Any]] = {
     "support": {"strategy": "longest-idle", "wrapup_time": 3, "ring_timeout": 12, "retry_delay": 1,
                 "announce_position": True, "announce_frequency": 30, "max_wait": 180,
-                "autopause_after": 2, "service_level_threshold": 20},
+                "autopause_after": 2, "service_level_threshold": 20,
+                "callback_offer_after": 10, "callback_key": "9"},
     "sales": {"strategy": "ring-all", "wrapup_time": 2, "ring_timeout": 15, "retry_delay": 1,
               "max_wait": 120, "service_level_threshold": 20},
 }
+
+
+#: Callers who ask to be called back, and the web visitor, have numbers the sandbox maps to
+#: simulated customers that answer (in production the dial template reaches a real trunk).
+CALLBACK_NUMBERS = [f"+336555000{i:02d}" for i in range(1, 40)]
+VISITOR_NUMBER = "+33655500100"
+
+
+def demo_settings(info: Any, port: int, token: str) -> Any:
+    from ari_app.callbacks.config import CallbacksSettings
+    from ari_app.clicktocall.config import ClickToCallSettings, SiteConfig
+    customers = {n: "Local/human-ans2-hang12@sim-customer" for n in CALLBACK_NUMBERS}
+    return info.settings(
+        http_port=port, api_tokens=[token], log_level="WARNING",
+        callbacks=CallbacksSettings(dial_overrides=customers, caller_id="0100000000", poll_interval=0.5),
+        click_to_call=ClickToCallSettings(
+            sites={"demo": SiteConfig(origins=["self"], targets=["queue:sales"])}, demo_site="demo",
+            caller_id="0100000000", dial_overrides={VISITOR_NUMBER: "Local/human-ans1-hang20@sim-customer"}))
+
+
+def national(e164: str) -> str:
+    return "0" + e164[3:]
 
 
 def demo_agents(n: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -53,6 +76,7 @@ class Demo:
         self.rng = random.Random(args.seed)
         self.token = secrets.token_urlsafe(16)
         self.placed = 0
+        self.click_to_call_id: str | None = None
         self.stop = asyncio.Event()
         self.stopped_at = datetime.now(UTC)
         self.started_at = datetime.now(UTC)  # the sandbox database outlives a demo: count this run only
@@ -64,7 +88,7 @@ class Demo:
         print("starting the sandbox (first run builds an Asterisk 22 root: about a minute)...", flush=True)
         sandbox = Sandbox(instance="demo", ari_port=self.args.ari_port, pg_port=self.args.pg_port)
         info = await asyncio.to_thread(sandbox.up)
-        settings = info.settings(http_port=self.args.port, api_tokens=[self.token], log_level="WARNING")
+        settings = demo_settings(info, self.args.port, self.token)
         service = Service(settings)
         try:
             await service.start()
@@ -83,7 +107,8 @@ class Demo:
         try:
             async with aiohttp.ClientSession(base, headers={"Authorization": f"Bearer {self.token}"}) as http:
                 await self.configure(http)
-                tasks = [asyncio.create_task(self.callers(service)), asyncio.create_task(self.status(http))]
+                tasks = [asyncio.create_task(self.callers(service)), asyncio.create_task(self.status(http)),
+                         asyncio.create_task(self.web_visitor(http, base))]
                 try:
                     await asyncio.wait_for(self.stop.wait(), self.args.duration or None)
                 except TimeoutError:
@@ -91,6 +116,7 @@ class Demo:
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                self.extra = await self.extra_summary(http)
             self.stopped_at = datetime.now(UTC)
             print("stopping: hanging up calls still in progress...", flush=True)
             for ch in await service.ari.rest.channels.list():
@@ -116,18 +142,35 @@ class Demo:
 
     async def callers(self, service: Any) -> None:
         rate = self.args.rate / 60.0
+        callback_numbers = list(CALLBACK_NUMBERS)
         while True:
             await asyncio.sleep(self.rng.expovariate(rate))
             queue = "support" if self.rng.random() < 0.7 else "sales"
             patience = self.rng.choice([0, 0, 20, 30, 45, 60, 90])
             number = f"06{self.rng.randrange(10**8):08d}"
+            spec = f"patience{patience}"
+            if queue == "support" and callback_numbers and self.rng.random() < 0.25:
+                # Asks to be called back: presses 9 once the offer is made, then 1 to confirm.
+                number, spec = national(callback_numbers.pop()), "patience120-dtmf9WW1-at12"
             try:
                 await service.ari.rest.channels.originate(
-                    endpoint=f"Local/patience{patience}@sim-caller", context="inbound", extension=queue,
+                    endpoint=f"Local/{spec}@sim-caller", context="inbound", extension=queue,
                     priority=1, caller_id=f'"Caller" <{number}>')
                 self.placed += 1
             except Exception as exc:  # noqa: BLE001 - a demo goes on
                 print(f"caller originate failed: {exc}", file=sys.stderr)
+
+    async def web_visitor(self, http: aiohttp.ClientSession, base: str) -> None:
+        """A web visitor types their number in the click-to-call widget (the public endpoint)."""
+        await asyncio.sleep(min(20.0, (self.args.duration or 60) / 3))
+        async with aiohttp.ClientSession(base) as browser:  # no API token: the endpoint is public
+            r = await browser.post("/api/v1/click-to-call", headers={"Origin": base},
+                                   json={"number": national(VISITOR_NUMBER), "queue": "sales", "site_key": "demo",
+                                         "context": {"page": "/pricing", "name": "Web visitor"}})
+            body = await r.json()
+        self.click_to_call_id = body.get("id")
+        print(f"a web visitor asked to be called (click-to-call {self.click_to_call_id}: {body.get('status')})",
+              flush=True)
 
     async def status(self, http: aiohttp.ClientSession) -> None:
         while True:
@@ -140,6 +183,21 @@ class Demo:
             q = "  ".join(f"{x['name']}: {x['waiting']} waiting (longest {x['longest_wait']:.0f}s)" for x in queues)
             s = ", ".join(f"{v} {k}" for k, v in sorted(states.items()))
             print(f"[{self.placed} callers so far] {q} | agents: {s}", flush=True)
+
+    async def extra_summary(self, http: aiohttp.ClientSession) -> list[str]:
+        lines = []
+        r = await http.get("/api/v1/callbacks/stats")
+        if r.status == 200:
+            st = await r.json()
+            lines.append("callbacks: " + ", ".join(f"{k} {v}" for k, v in st.items()
+                                                    if isinstance(v, int | float) and not isinstance(v, bool)))
+        if self.click_to_call_id:
+            r = await http.get(f"/api/v1/click-to-call/{self.click_to_call_id}")
+            if r.status == 200:
+                body = await r.json()
+                lines.append(f"click-to-call: {body.get('status')} "
+                             f"({' > '.join(h.get('status', '?') for h in body.get('history', []))})")
+        return lines
 
     async def summary(self, dsn: str) -> None:
         conn = await asyncpg.connect(dsn)
@@ -169,7 +227,10 @@ class Demo:
               f"   (not counted: {cut} still in progress when the demo stopped)")
         print(f"service level (answered within 20 s / answered + abandoned after 20 s): {sl:.1f}%")
         print(f"abandon rate: {100.0 * abandoned / calls if calls else 0.0:.1f}%   "
-              f"ASA: {float(row['asa'] or 0):.1f} s   talk time: {float(row['talk'] or 0) / 60:.1f} min", flush=True)
+              f"ASA: {float(row['asa'] or 0):.1f} s   talk time: {float(row['talk'] or 0) / 60:.1f} min")
+        for line in getattr(self, "extra", []):
+            print(line)
+        sys.stdout.flush()
 
 
 async def wait_until(condition: Any, *, timeout: float, interval: float = 0.05) -> bool:
