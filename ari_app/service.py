@@ -9,6 +9,7 @@ the first Stasis argument). Handlers must be quick: REST calls they cause run as
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
@@ -142,6 +143,10 @@ class Service:
         await self.ari.start()
         await self.ari.wait_connected(timeout=10)
         await self._start_http()
+        # Everything loaded so far (modules, models, caches: ~70,000 objects) lives as long as
+        # the process; left in the collector's oldest generation it was rescanned by every
+        # full collection (up to ~140 ms each, ~3 ms per call under load in the call-handling bench).
+        gc.freeze()
         log.info("service started", extra={"app": self.settings.app_name, "http_port": self.http_port})
 
     async def _start_http(self) -> None:
