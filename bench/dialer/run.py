@@ -12,6 +12,7 @@ rate stays <= 3% is kept (if none does, the one with the lowest rate).
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import time
@@ -84,6 +85,7 @@ def _params(cell: Cell, hours: float, day: int = 1) -> SimParams:
 
 Vici = tuple[float, float, bool]
 PACERS = ("predictive", "vicidial", "vicidial-default", "progressive")
+ROWS = ("predictive", "predictive-iso", "vicidial", "vicidial-default", "progressive")
 
 
 def _pacer(kind: str, cell: Cell, vici: Vici | None) -> Pacer:
@@ -144,17 +146,27 @@ def _row(cell: Cell, kind: str, day: int, vici: Vici | None, res: SimResult) -> 
 
 def _run(task: Task) -> list[Row]:
     """One pacer on one cell for ``days`` consecutive shifts of the same campaign (24 h apart):
-    the pacer object, its statistics and the abandon ledger carry over from day to day."""
+    the pacer object, its statistics and the abandon ledger carry over from day to day.
+
+    For our pacer, ``vici`` carries the abandon rate the tuned VICIdial reached in tuning; from day 2 a
+    copy of the campaign (same history) also runs with that rate as its target ("ours iso")."""
     cell, kind, vici, hours, salt, days = task
-    pacer = _pacer(kind, cell, vici)
+    iso_rate = vici[0] if kind == "predictive" and vici is not None else None
+    pacer = _pacer(kind, cell, None if kind == "predictive" else vici)
     stats = LiveStats()
     rows: list[Row] = []
     ledger = None
     for day in range(1, days + 1):
         params = _params(cell, hours, day)
-        res = simulate(params, pacer, cell.seed(salt) + 104729 * day, stats=stats, ledger=ledger)
+        seed = cell.seed(salt) + 104729 * day
+        if day > 1 and iso_rate is not None and isinstance(pacer, PredictivePacer):
+            iso_pacer, iso_stats, iso_ledger = copy.deepcopy((pacer, stats, ledger))
+            iso_pacer.target_fraction = max(0.01, min(1.0, iso_rate / iso_pacer.cap))
+            res = simulate(params, iso_pacer, seed, stats=iso_stats, ledger=iso_ledger)
+            rows.append(_row(cell, "predictive-iso", day, (iso_rate, 0.0, False), res))
+        res = simulate(params, pacer, seed, stats=stats, ledger=ledger)
         ledger = res.ledger
-        rows.append(_row(cell, kind, day, vici, res))
+        rows.append(_row(cell, kind, day, None if kind == "predictive" else vici, res))
     return rows
 
 
@@ -172,8 +184,10 @@ def _map(tasks: list[Task], jobs: int) -> list[Row]:
     return [row for rows in out for row in rows]
 
 
-def tune_vicidial(cells: Iterable[Cell], hours: float, jobs: int) -> dict[str, Vici]:
-    tasks: list[Task] = [(cell, "vicidial", v, min(hours, cell.hours), 1, 1) for cell in cells for v in VICI_GRID]
+def tune_vicidial(cells: Iterable[Cell], hours: float, jobs: int) -> dict[str, Row]:
+    tasks: list[Task] = [
+        (cell, "vicidial", v, min(hours, cell.hours / 4), 1, 1) for cell in cells for v in VICI_GRID
+    ]
     best: dict[str, Row] = {}
     for row in _map(tasks, jobs):
         k = row.cell.key
@@ -187,7 +201,7 @@ def tune_vicidial(cells: Iterable[Cell], hours: float, jobs: int) -> dict[str, V
             not ok and not cur_ok and row.abandon_run < cur.abandon_run
         ):
             best[k] = row
-    return {k: r.vici for k, r in best.items() if r.vici is not None}
+    return best
 
 
 def _pct(x: float) -> str:
@@ -196,6 +210,7 @@ def _pct(x: float) -> str:
 
 _NAMES = {
     "predictive": "**ours**",
+    "predictive-iso": "ours iso",
     "vicidial": "VICIdial tuned",
     "vicidial-default": "VICIdial default",
     "progressive": "progressive",
@@ -215,29 +230,35 @@ def _day_tables(rows: list[Row], cells: list[Cell], day: int) -> list[str]:
     ]
     summary = [
         "",
-        "| agents | answer | AHT | talk ours/VICIdial tuned | ours/VICIdial default | ours/progressive | abandon (30-day window) ours / tuned / default | worst instant ours / tuned / default |",
-        "|---:|---:|---:|---:|---:|---:|---|---|",
+        "| agents | answer | AHT | talk ours/VICIdial tuned | ours/VICIdial default | ours/progressive | abandon (30-day window) ours / tuned / default | worst instant ours / tuned / default | iso: talk ours/tuned | iso: abandon shift ours / tuned |",
+        "|---:|---:|---:|---:|---:|---:|---|---|---:|---|",
     ]
     for cell in cells:
-        for kind in PACERS:
+        for kind in ROWS:
             r = by.get((cell.key, kind))
             if r is None:
                 continue
             name = _NAMES[kind]
             if kind == "vicidial" and r.vici is not None:
                 name += _vici_label(r.vici, cell.agents)
+            if kind == "predictive-iso" and r.vici is not None:
+                name += f" (target {100 * r.vici[0]:.2f}%)"
             out.append(
                 f"| {cell.agents} | {int(cell.answer * 100)}% | {int(cell.handle)} s | {cell.hours:g} h | {name} | "
                 f"{r.talk:.1f} | {_pct(r.abandon_run)} | {_pct(r.abandon_window)} | {_pct(r.abandon_worst)} | "
                 f"{_pct(r.abandon_worst_hour)} | {_pct(r.abandon_true)} | {r.idle_per_call:.1f} | {r.dials} |"
             )
         o, v, d, p = (by.get((cell.key, k)) for k in PACERS)
+        iso = by.get((cell.key, "predictive-iso"))
         if o and v and d and p:
+            iso_cols = (
+                f"{iso.talk / v.talk:.2f} | {_pct(iso.abandon_run)} / {_pct(v.abandon_run)}" if iso else "- | -"
+            )
             summary.append(
                 f"| {cell.agents} | {int(cell.answer * 100)}% | {int(cell.handle)} s | {o.talk / v.talk:.2f} | "
                 f"{o.talk / d.talk:.2f} | {o.talk / p.talk:.2f} | "
                 f"{_pct(o.abandon_window)} / {_pct(v.abandon_window)} / {_pct(d.abandon_window)} | "
-                f"{_pct(o.abandon_worst)} / {_pct(v.abandon_worst)} / {_pct(d.abandon_worst)} |"
+                f"{_pct(o.abandon_worst)} / {_pct(v.abandon_worst)} / {_pct(d.abandon_worst)} | {iso_cols} |"
             )
     return out + summary
 
@@ -265,9 +286,12 @@ def render(rows: list[Row], cells: list[Cell], days: int, elapsed: float, jobs: 
         "ADAPT_HARD_LIMIT as published, dial level starting at 1.0, with the best of",
         "adaptive_maximum_level {1.5, 2, 3, 5} x adaptive_dl_diff_target {0, -10% of agents} and",
         "available_only_ratio_tally with maximum {2, 3, 4, 6}, chosen per cell on another seed",
-        f"({tune_hours:g} h shift) as the most talk with the shift's abandon rate <= 3% (label: max/diff[/avail]).",
+        f"({tune_hours:g} h shift, 1 h for 200 agents) as the most talk with the shift's abandon rate <= 3%",
+        "(label: max/diff[/avail]).",
         "`VICIdial default` = shipped settings (maximum 3.0, tally of ready + talking agents, intensity 0).",
-        "`progressive` = one call per idle agent (never abandons).",
+        "`progressive` = one call per idle agent (never abandons). `ours iso` (day 2) = the same campaign",
+        "history as ours, but with its abandon target set to the rate the tuned VICIdial reached in tuning,",
+        "to compare talk at (about) the same abandon rate.",
         "",
         "## Day 1: a new campaign (empty abandon ledger)",
         "",
@@ -309,10 +333,18 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     vici = tune_vicidial(cells, args.tune_hours, args.jobs)
     t_tune = time.perf_counter() - t0
+    def setting(cell: Cell, kind: str) -> Vici | None:
+        tuned = vici.get(cell.key)
+        if tuned is None:
+            return None
+        if kind == "vicidial":
+            return tuned.vici
+        if kind == "predictive":
+            return (max(tuned.abandon_run, 0.0003), 0.0, False)  # iso-abandon target for day 2+
+        return None
+
     tasks: list[Task] = [
-        (cell, kind, vici.get(cell.key) if kind == "vicidial" else None, cell.hours, 0, args.days)
-        for cell in cells
-        for kind in PACERS
+        (cell, kind, setting(cell, kind), cell.hours, 0, args.days) for cell in cells for kind in PACERS
     ]
     rows = _map(tasks, args.jobs)
     elapsed = time.perf_counter() - t0

@@ -271,6 +271,10 @@ class RetryPolicy:
     def delay(self, outcome: CallOutcome) -> float:
         return self.delays.get(outcome, 0.0)
 
+    def __reduce__(self) -> tuple[type[RetryPolicy], tuple[dict[CallOutcome, float]]]:
+        # mapping proxies cannot be pickled or deep-copied; rebuild from a plain dict
+        return (RetryPolicy, (dict(self.delays),))
+
 
 @dataclass(frozen=True, slots=True)
 class CampaignConfig:

@@ -10,31 +10,35 @@ Predictive algorithm (:class:`PredictivePacer`)
 1. **Hard limit.** ``AbandonBudget.max_new_calls`` bounds the calls that may be placed beyond the
    agents idle now so that, even if every one of them were answered live and abandoned, no window of
    any rule could exceed its cap (the argument is in :mod:`.ledger`). When the budget is exhausted
-   this is exactly progressive dialing: one call per idle agent not already covered.
-2. **Forecast.** Over a grid of instants ``tau`` up to the latest time a call placed now can need an
-   agent (ring timeout + AMD + connect grace), estimate
+   this is exactly progressive dialing: one call per idle agent not already covered. Covered calls
+   (up to one per idle agent) are always placed; everything below only decides how far to go beyond.
+2. **Forecast.** On a grid of instants ``tau`` up to the latest time a call placed now can need an
+   agent (ring timeout + AMD + connect grace) it forecasts
 
-   * supply ``S(tau)``: idle agents + busy agents that will be free by ``tau + grace``. Each busy agent
-     contributes its conditional probability of finishing given its elapsed handle time
-     (``1 - Surv(e + tau + g) / Surv(e)`` from the empirical handle-time distribution);
+   * supply ``S(tau)``: idle agents plus busy agents free by ``tau + grace``; each busy agent adds
+     its probability of finishing given the seconds it has been busy, ``1 - Surv(e+tau+g)/Surv(e)``,
+     from a Kaplan-Meier estimate of the handle time (calls still in progress are censored
+     observations, so a young campaign is not biased towards its short calls);
    * demand ``D(tau)``: live answers waiting now, answered calls whose AMD decision falls before
-     ``tau`` (times P(needs agent)), ringing calls answered in time (hazard of the answer-time
-     distribution given the seconds already rung, times P(answer), P(needs agent)), and the ``n`` new
-     calls.
+     ``tau`` (times P(needs agent)), ringing calls answered in time (the answer-time hazard given the
+     seconds already rung, times P(answer) and P(needs agent)), and the new calls.
 
-   Both are sums of independent Bernoulli variables; the excess ``X = D - S`` is approximated as
-   normal and the expected number of abandons among the calls now in flight is taken as
-   ``max over tau of E[X(tau)+]`` (an answered call finding more callers than free agents is lost
-   after the grace, so lost calls are the running excess).
-3. **Marginal rule.** Dial the largest ``n`` such that the *marginal* expected abandons of the
-   ``n``-th call stay below ``lambda * P(needs agent)``: a call is placed only while its own chance of
-   being abandoned is below ``lambda``. Constrained throughput maximisation gives exactly such a
-   threshold policy; the average abandon rate it produces is below ``lambda``.
-4. **Spending the budget.** ``lambda`` is set by feedback so that the realised abandon rate (recent
-   abandons per agent-needing answer) tracks a local target ``r``. ``r`` starts at
-   ``target_fraction * cap`` and is raised by the budget not yet used in the tightest window, spread
-   over the next ``spend_horizon`` seconds of expected answers (never above the cap). The hard limit
-   in step 1 holds regardless of what the feedback does.
+   Both are sums of independent Bernoulli variables, approximated as normal; the estimation error of
+   P(answer) and P(needs agent) (Beta-like, from the number of outcomes seen) adds a common-mode
+   variance to all demand, which makes a new campaign cautious until its own answers are known.
+3. **Per-call abandon probability.** The ``n``-th new call is abandoned if, when it needs an agent, the
+   other demand has already used every agent free by then (the grace included):
+   ``p(n) = sum_k w_k * P(D_k + (n-1) new_k - S_k >= 0)``, where ``w_k`` is the chance it needs its
+   agent in grid interval ``k``. This ignores that earlier abandons relieve later calls (so it errs on
+   the safe side) but, unlike a single expected-excess number, it charges every call for the moment
+   it lands. The pacer places the largest ``n`` with ``p(n) <= lambda``; for throughput at a given
+   abandon rate such a threshold on each call's own risk is the optimal shape of policy, and the
+   average rate it produces is below ``lambda``.
+4. **Spending the budget.** ``lambda`` = local target x a correction in [1/3, 3] learnt by slow
+   feedback from the realised rate (recent abandons per agent-needing answer). The local target is
+   ``target_fraction * cap`` when the tightest window has spare budget, lower while the budget is
+   below a reserve for the at-risk calls the pacer wants in flight (it then rebuilds slack rather than
+   stall at the hard limit). The hard limit in step 1 holds whatever the feedback does.
 """
 
 from __future__ import annotations
@@ -134,15 +138,6 @@ class ProgressivePacer:
     def decide(self, state: PacingState, now: float) -> int:
         f = state.calls_in_flight
         return max(0, min(state.agents_idle - f, state.room(f)))
-
-
-def _expected_positive(mu: float, var: float) -> float:
-    """E[max(X, 0)] for X ~ Normal(mu, var)."""
-    if var <= 1e-12:
-        return mu if mu > 0 else 0.0
-    sd = math.sqrt(var)
-    z = mu / sd
-    return sd * math.exp(-0.5 * z * z) * 0.3989422804014327 + mu * 0.5 * (1.0 + math.erf(z * 0.7071067811865476))
 
 
 class _Forecast:
