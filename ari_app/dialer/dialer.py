@@ -119,8 +119,9 @@ class Dialer:
         finally:
             self._watchers = [(p, f) for p, f in self._watchers if f is not fut]
 
-    def lead_write(self, lead_id: int, fn: Callable[[asyncpg.Connection], Awaitable[Any]]) -> None:
-        """Lead updates in order per lead, retried through a database outage."""
+    def lead_write(self, lead_id: int, fn: Callable[[asyncpg.Connection], Awaitable[Any]],
+                   then: Callable[[], None] | None = None) -> None:
+        """Lead updates in order per lead, retried through a database outage; `then` runs once it landed."""
         prev = self._lead_chains.get(lead_id)
 
         async def run() -> None:
@@ -130,6 +131,8 @@ class Dialer:
                 try:
                     async with self.s.db.acquire() as conn:
                         await fn(conn)
+                    if then is not None:
+                        then()
                     return
                 except Exception as exc:
                     if not is_transient(exc):
@@ -244,10 +247,9 @@ class Dialer:
             phone = call.phone
             self.lead_write(call.lead_id, lambda conn: store.dnc_add(conn, scope, phone, f"disposition:{call.call_id}"))
         self.lead_write(call.lead_id, lambda conn: store.apply_disposition(
-            conn, call.lead_id, disposition=name, status=status, retry_at=ts(retry_at)))
+            conn, call.lead_id, disposition=name, status=status, retry_at=ts(retry_at)), then=runner.invalidate)
         self.flow.write(call, disposition=name, data={"disposition_at": now})
         self.s.recorder.set_call(call.call_id, data={"disposition": name})
-        runner.invalidate()
 
     # ------------------------------------------------------------------ preview dialing
     async def preview_next(self, agent_id: str) -> dict[str, Any] | None:

@@ -178,18 +178,17 @@ class CampaignRunner:
         return [z for z in self._zones if may_dial(Lead("zone", "", z), now, self.config)[0]]
 
     async def zones_now(self, conn: Any, now: float) -> list[str]:
-        if now - self._zones_at >= ZONES_REFRESH:
+        if now - self._zones_at >= (ZONES_REFRESH if self._zones else COUNT_REFRESH):
             self._zones = await store.ready_zones(conn, self.id)
             self._zones_at = now
         return self.open_zones(now)
 
     async def _refresh(self, now: float) -> None:
         async with self.d.s.db.acquire() as conn:
-            if now - self._zones_at >= ZONES_REFRESH:
-                self._zones = await store.ready_zones(conn, self.id)
-                self._zones_at = now
-            self._available = await store.count_dialable(conn, self.id, self.config.max_attempts,
-                                                          datetime.fromtimestamp(now, UTC))
+            zones = await self.zones_now(conn, now)
+            self._available = await store.count_dialable(
+                conn, self.id, max_attempts=self.config.max_attempts, now=datetime.fromtimestamp(now, UTC),
+                abandoned_before=datetime.fromtimestamp(now - self.config.abandon_recall_block, UTC), zones=zones)
             self._available_at = now
 
     # ------------------------------------------------------------------ pacing
@@ -208,7 +207,7 @@ class CampaignRunner:
                 conn, self.id, n, owner=self.d.owner, now=datetime.fromtimestamp(now, UTC),
                 max_attempts=self.config.max_attempts, abandoned_before=ts(now - block), zones=zones)
             if len(rows) < n:
-                self._available = 0  # until the next count
+                self._available = len(rows)  # all there is, until the next count
             if not rows:
                 return
             listed = await store.numbers_on_dnc(conn, self.id, [r["phone"] for r in rows])
@@ -257,8 +256,7 @@ class CampaignRunner:
         status = "done" if lead.closed else ("exhausted" if lead.attempts >= self.config.max_attempts else "ready")
         self.d.lead_write(call.lead_id, lambda conn: store.finish_attempt(
             conn, call.lead_id, status=status, attempts=lead.attempts, retry_at=ts(lead.retry_not_before),
-            last_abandoned_at=ts(lead.last_abandoned_at), result=call.result or "failed"))
-        self.invalidate()
+            last_abandoned_at=ts(lead.last_abandoned_at), result=call.result or "failed"), then=self.invalidate)
 
     def view(self) -> dict[str, Any]:
         now = time.time()
