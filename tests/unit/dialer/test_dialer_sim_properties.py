@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -84,14 +85,18 @@ def test_predictive_never_exceeds_any_cap_at_any_instant(tr: dict[str, float]) -
     ledger = AbandonLedger(camp.abandon_rules, keep_history=True)
     history = int(tr["history"])
     span = 0.9 * min(r.window_seconds for r in camp.abandon_rules)
-    every = int(2 / min(r.cap for r in camp.abandon_rules))
+    cap = min(r.cap for r in camp.abandon_rules)
+    every = int(2 / cap)  # abandons: half the cap
+    fp = max((r.fp_weight for r in camp.abandon_rules), default=0.0)
+    machines = int(0.25 * cap * history / fp) if fp > 0 else history // 5  # FP estimate: a quarter
+    every_m = max(1, math.ceil(history / machines)) if machines else history + 1
     for i in range(history):
         t = params.start - span + span * i / max(1, history)
         if i % every == every - 1:
             ledger.record_abandon(t)
         else:
             ledger.record_human(t)
-        if i % 5 == 0:
+        if i % every_m == 0:
             ledger.record_machine(t)
     pacer = PredictivePacer(camp, initial_threshold=float(tr["threshold"]))
     res = simulate(params, pacer, int(tr["seed"]), ledger=ledger)
