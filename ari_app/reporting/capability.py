@@ -60,7 +60,7 @@ class Reporting:
 
         self.s = service
         service.reporting = self  # type: ignore[attr-defined]  # where other capabilities find the hooks
-        self.hub = StreamHub()
+        self.hub = StreamHub(self.encoded_snapshot)
         self.extensions: dict[str, Callable[[], Any]] = {}
         self.metric_sources: list[Callable[[], list[Family]]] = []
         self.interval_sources: dict[str, IntervalSource] = {"queue": self.queue_report,
@@ -130,7 +130,11 @@ class Reporting:
         self.publish()
 
     def publish(self) -> None:
-        self.hub.publish(json.dumps(self.snapshot(with_series=True), separators=(",", ":"), default=str))
+        if self.hub.clients:
+            self.hub.publish(self.encoded_snapshot())
+
+    def encoded_snapshot(self) -> str:
+        return json.dumps(self.snapshot(with_series=True), separators=(",", ":"), default=str)
 
     # ------------------------------------------------------------------ time
     @property

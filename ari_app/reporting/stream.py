@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
@@ -49,9 +49,12 @@ class _Mailbox:
 
 
 class StreamHub:
-    def __init__(self) -> None:
+    """``fresh()`` builds the current snapshot for a client that just connected (the ticker only
+    publishes while someone listens)."""
+
+    def __init__(self, fresh: Callable[[], str]) -> None:
         self._boxes: set[_Mailbox] = set()
-        self.latest: str | None = None
+        self._fresh = fresh
         self.published = 0
 
     @property
@@ -59,7 +62,6 @@ class StreamHub:
         return len(self._boxes)
 
     def publish(self, data: str) -> None:
-        self.latest = data
         self.published += 1
         for box in self._boxes:
             box.put(data)
@@ -78,9 +80,7 @@ class StreamHub:
         box = _Mailbox()
         self._boxes.add(box)
         try:
-            await resp.write(b"retry: 2000\n\n")
-            if self.latest is not None:
-                await resp.write(_event(self.latest))
+            await resp.write(b"retry: 2000\n\n" + _event(self._fresh()))
             while True:
                 try:
                     data = await box.get(KEEPALIVE)

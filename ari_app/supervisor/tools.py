@@ -82,7 +82,18 @@ class Supervisor:
         api.register(service.api, service, self)
 
     async def start(self) -> None:
-        pass
+        """Sessions live in the process of this app (name): any left open by a previous one ended
+        with it (its channels are hung up by the reconcile that follows, as orphans)."""
+        try:
+            async with self.s.db.acquire() as conn:
+                await conn.execute(
+                    """UPDATE supervisor_sessions
+                          SET ended_at = now(), updated_at = now(),
+                              outcome = CASE WHEN connected_at IS NULL THEN 'app-restart' ELSE 'completed' END,
+                              data = data || '{"ended_by": "app-restart"}'::jsonb
+                        WHERE ended_at IS NULL AND data->>'app' = $1""", self.s.settings.app_name)
+        except Exception as exc:  # noqa: BLE001 - only bookkeeping; the writer may still hold rows
+            log.warning("could not close supervisor sessions of a previous run", extra={"error": type(exc).__name__})
 
     async def stop(self) -> None:
         for s in list(self.sessions.values()):
@@ -107,7 +118,7 @@ class Supervisor:
         self._record(session, created_at=session.created_at, mode=mode, agent_id=agent_id, call_id=call_id,
                      agent_channel=agent_channel, supervisor_endpoint=endpoint, requested_by=requested_by,
                      supervisor_channel=session.supervisor_channel, snoop_channel=session.snoop_channel,
-                     bridge_id=session.bridge_id)
+                     bridge_id=session.bridge_id, data={"app": self.s.settings.app_name})
         self.s.own_channel(session.supervisor_channel, lambda e: self._on_event(session, e))
         self.s.own_channel(session.snoop_channel, lambda e: self._on_event(session, e))
         self.s.spawn(self._run(session, timeout), name=f"supervisor-{sid}")

@@ -315,7 +315,7 @@ async def test_live_stats_stream_and_metrics_follow_a_real_call(sandbox):
             assert today["service_level"] == 1.0 and today["abandon_rate"] == 0.0 and today["aht"] > 0
             assert queue_of(snap, "support")["series"][0]["offered"] == 1
             _, snap = await stream.until(lambda s: agent_of(s, "a1")["today"]["calls_handled"] == 1, timeout=10)
-            assert agent_of(snap, "a1")["today"]["on_call"] > 0
+            assert agent_of(snap, "a1")["today"]["staffed"] > 0  # logged in since the call came
             r = await http.get("/api/v1/stats/agents/a1")
             a1 = await r.json()
             assert a1["state"] == "available" and a1["today"]["calls_handled"] == 1 and a1["in_state"] >= 0
@@ -497,3 +497,21 @@ async def test_supervisor_moves_a_waiting_caller_and_forces_an_agent_state(sandb
                              "ORDER BY id")
         assert states[-1] == {"state": "paused", "reason": "supervisor: coaching"}
         await hangup_all(service)
+
+
+async def test_supervisor_sessions_left_open_by_a_previous_run_are_closed_at_start(sandbox):
+    app = sandbox.info.settings().app_name
+    conn = await asyncpg.connect(sandbox.info.database_url)
+    try:
+        await conn.execute(
+            """INSERT INTO supervisor_sessions (id, mode, agent_id, supervisor_endpoint, created_at, connected_at, data)
+               VALUES ('old-1', 'listen', 'a1', 'PJSIP/201', now(), now(), $1),
+                      ('other-app', 'barge', 'a1', 'PJSIP/201', now(), NULL, '{"app": "someone-else"}')""",
+            json.dumps({"app": app}))
+    finally:
+        await conn.close()
+    async with running_service(sandbox):
+        rows = {r["id"]: r for r in await fetch(sandbox.info.database_url, "SELECT * FROM supervisor_sessions")}
+        assert rows["old-1"]["ended_at"] is not None and rows["old-1"]["outcome"] == "completed"
+        assert json.loads(rows["old-1"]["data"])["ended_by"] == "app-restart"
+        assert rows["other-app"]["ended_at"] is None
