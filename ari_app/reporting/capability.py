@@ -75,7 +75,6 @@ class Reporting:
         self._want_refresh = True
         self._refreshing: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self._stopping = False
         self._db_ok = True
         service.acd.change_listeners.append(self.mark_dirty)
         service.shutdown_hooks.append(self.stop)
@@ -87,7 +86,6 @@ class Reporting:
         self._ticker = asyncio.create_task(self._tick_loop(), name="reporting-ticker")
 
     async def stop(self) -> None:
-        self._stopping = True
         self.hub.close()
         for task in (self._ticker, self._refreshing):
             if task is not None:
