@@ -98,8 +98,12 @@ class CampaignRunner:
             answered = r["answered_at"]
             if answered is None:
                 self.stats.on_not_answered()
-            elif r["ring_seconds"] is not None:
+                continue
+            if r["ring_seconds"] is not None:
                 self.stats.on_answer(float(r["ring_seconds"]))
+            amd_seconds = (r["amd_at"] - answered).total_seconds() if r["amd_at"] is not None else None
+            if r["result"] in ("connected", "abandoned", "machine"):
+                self.stats.on_classified(r["result"] != "machine", amd_seconds)
             if r["result"] == "connected" and r["connected_at"] is not None:
                 events.append((r["connected_at"].timestamp(), 0))
                 if r["talk_seconds"] is not None:

@@ -13,7 +13,7 @@ import asyncio
 import json
 import random
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -353,7 +353,12 @@ async def test_pause_finishes_the_call_in_progress_and_dials_nothing_new(sandbox
         dialer = service.dialer  # type: ignore[attr-defined]
         leads = [{"phone": number(i), "tz": DAY_TZ, "sim": "human-ans2-hang4"} for i in range(3)]
         await setup(service, "ps", campaign(), ["a1"], leads)
+        async with api(service) as http:  # a1 also takes inbound calls: the ACD must not ring them meanwhile
+            r = await http.post("/api/v1/agents/a1/state", json={"state": "available"})
+            assert r.status == 200
         await join(service, "ps", ["a1"])
+        info = service.acd.engine.agent("a1")
+        assert (info.status, info.pause_reason) == ("paused", "dialer:ps")
         await post(service, "/api/v1/campaigns/ps/start")
         await dialer.wait_until(lambda: bool(dialer.calls), timeout=10)
         status, body = await post(service, "/api/v1/campaigns/ps/pause")
@@ -370,6 +375,7 @@ async def test_pause_finishes_the_call_in_progress_and_dials_nothing_new(sandbox
         await dialer.wait_until(lambda: bool(dialer.calls), timeout=10)
         await post(service, "/api/v1/campaigns/ps/stop")
         await dialer.wait_until(lambda: "a1" not in dialer.sessions, timeout=20)  # logged out after the call
+        assert service.acd.engine.agent("a1").status == "available"  # back to inbound
         await hangup_all(service)
 
 
@@ -490,3 +496,72 @@ async def test_a_hundred_thousand_leads_import_in_seconds(sandbox):
         assert seconds < 120  # seconds on an idle 2-core machine; generous for a loaded CI box
     count = await fetch(sandbox.info.database_url, "SELECT count(*) AS n FROM dialer_leads WHERE campaign_id = 'big'")
     assert count[0]["n"] == result["imported"]
+
+
+async def test_predictive_dials_ahead_of_free_agents_within_the_abandon_budget(sandbox):
+    """The campaign's history (400 live answers and 1,200 unanswered calls in the last 2 hours) gives the
+    predictive pacer an answer rate of about 25% and an abandon budget: it dials more calls than there are
+    ready agents; a person it can't serve hears the safe-harbor message, and the measured abandon rate
+    stays under the 3% cap by construction."""
+    now = time.time()
+    conn = await asyncpg.connect(sandbox.info.database_url)
+    try:
+        history = []
+        for i in range(1600):
+            at = datetime.fromtimestamp(now - 7200 + 4.5 * i, UTC)
+            answered = i % 4 == 0
+            history.append((f"old-{i}", at, at + timedelta(seconds=1) if answered else None,
+                            at + timedelta(seconds=2) if answered else None,
+                            at + timedelta(seconds=60 if answered else 20), 1.0 if answered else 20.0,
+                            58.0 if answered else None, "connected" if answered else "no-answer"))
+        await conn.executemany(
+            "INSERT INTO dial_attempts (id, campaign_id, lead_id, number, attempt, dialed_at, answered_at, amd_at, "
+            "connected_at, ended_at, ring_seconds, talk_seconds, result) "
+            "VALUES ($1, 'pd', 0, '+33600000000', 1, $2, $3, $4, $4, $5, $6, $7, $8)", history)
+    finally:
+        await conn.close()
+    leads = [{"phone": number(i), "tz": DAY_TZ, "sim": "human-ans1-hang6" if i % 4 == 0 else "noanswer4"}
+             for i in range(48)]
+    agents = ["a1", "a2", "a3"]
+    async with running_service(sandbox) as service:
+        dialer = service.dialer  # type: ignore[attr-defined]
+        await setup(service, "pd", campaign(mode="predictive", wrapup_seconds=0, max_attempts=1), agents, leads)
+        runner = dialer.runners["pd"]
+        assert runner.ledger.counts(now - 86400, now + 1).humans == 400
+        await join(service, "pd", agents)
+        ahead: list[tuple[int, int]] = []
+
+        def dialled_ahead() -> bool:
+            ready = sum(1 for s in dialer.sessions.values() if s.state == "ready")
+            if runner.in_flight() > ready:
+                ahead.append((runner.in_flight(), ready))
+            return bool(ahead)
+        await post(service, "/api/v1/campaigns/pd/start")
+        await dialer.wait_until(dialled_ahead, timeout=30)
+
+        async def all_dialled() -> bool:
+            rows = [r for r in await attempts(sandbox, "pd") if r["id"].startswith("dial-")]
+            return len(rows) == 48 and all(r["ended_at"] for r in rows) and not dialer.calls
+        await eventually(all_dialled, timeout=180, interval=0.5)
+        await dialer.lead_writes_done()
+        await service.writer.flush(timeout=5)
+        rows = [r for r in await attempts(sandbox, "pd") if r["id"].startswith("dial-")]
+        assert len({r["number"] for r in rows}) == 48
+        abandons = 0
+        for r in rows:
+            human = int(r["number"][-6:]) % 4 == 0
+            assert r["result"] in (("connected", "abandoned") if human else ("no-answer",)), r
+            if r["result"] == "abandoned":
+                abandons += 1
+                assert json.loads(r["data"])["safe_harbor_played"] is True, r
+            elif human:
+                assert r["connect_ms"] < 2000
+        async with api(service) as http:
+            stats = await (await http.get("/api/v1/campaigns/pd/stats")).json()
+        assert stats["abandons"] == abandons and stats["contacts"] == 400 + 12 - abandons
+        assert stats["abandon_rate"] <= 0.03
+        rule = runner.config.abandon_rules[0]
+        assert runner.ledger.rate(rule, time.time()) <= rule.cap
+        print(f"predictive: {ahead[0][0]} calls in flight for {ahead[0][1]} ready agents, {abandons} abandons, "
+              f"rate {stats['abandon_rate']:.4f}")
+        await hangup_all(service)
