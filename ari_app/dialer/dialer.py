@@ -184,21 +184,27 @@ class Dialer:
         if session is None:
             if state != "ready":
                 return None
-            endpoint = endpoint or await self._agent_endpoint(runner.spec, agent_id)
+            info = self.s.acd.engine.agent(agent_id)
+            if info is not None and info.status in ("ringing", "on_call", "wrapup"):
+                raise ApiError(409, f"agent {agent_id!r} is on an inbound call ({info.status})", field="agent_id")
+            endpoint = await self._agent_endpoint(runner.spec, agent_id, endpoint)
             return self.desk.join(runner.spec, agent_id, endpoint)
         self.desk.request(session, state)
         self.changed(runner.id)
         return session
 
-    async def _agent_endpoint(self, spec: CampaignSpec, agent_id: str) -> str:
+    async def _agent_endpoint(self, spec: CampaignSpec, agent_id: str, endpoint: str | None) -> str:
+        """The phone to call for an agent who may work this campaign: listed in its `agents`, or a member
+        of its `queue`; the ACD's endpoint for them unless one is given."""
         async with self.s.db.acquire() as conn:
             raw = await conn.fetchval("SELECT config FROM acd_agents WHERE id = $1", agent_id)
-        if raw is None:
+        config = (json.loads(raw) if isinstance(raw, str) else raw) if raw is not None else None
+        if config is None and (endpoint is None or agent_id not in spec.agents):
             raise ApiError(404, f"agent {agent_id!r} not found", code="not_found")
-        config = json.loads(raw) if isinstance(raw, str) else raw
-        if agent_id not in spec.agents and (spec.queue is None or spec.queue not in config.get("memberships", {})):
+        member = config is not None and spec.queue is not None and spec.queue in config.get("memberships", {})
+        if agent_id not in spec.agents and not member:
             raise ApiError(403, f"agent {agent_id!r} does not work campaign {spec.id!r}", field="agent_id")
-        return str(config["endpoint"])
+        return endpoint or str(config["endpoint"])  # type: ignore[index]
 
     # ------------------------------------------------------------------ dispositions
     def dispose(self, agent_id: str, call_id: str, name: str, callback_at: float | None) -> OutboundCall:

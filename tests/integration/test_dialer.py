@@ -433,6 +433,11 @@ async def test_campaign_and_dnc_input_is_validated_naming_the_field(sandbox):
         assert r.status == 422 and (await r.json())["error"]["field"] == "state"
         r = await http.post("/api/v1/campaigns/ok/agents/a9", json={"state": "ready"})
         assert r.status == 404  # no such agent in the ACD
+        await http.put("/api/v1/queues/support", json={"strategy": "ring-all"})
+        await http.put("/api/v1/agents/b1", json={"endpoint": "Local/ans0@sim-agent", "memberships": {"support": 0}})
+        r = await http.post("/api/v1/campaigns/ok/agents/b1", json={"state": "ready"})
+        assert r.status == 403 and (await r.json())["error"]["field"] == "agent_id"  # not in the sales queue
+        assert service.dialer.sessions == {}  # type: ignore[attr-defined]
 
 
 async def test_dnc_lists_single_and_bulk(sandbox):
