@@ -107,6 +107,7 @@ class CallFlow:
         runner = self.d.runners[call.campaign_id]
         runner.stats.on_answer(now - call.dialed_at)
         self.write(call, answered_at=ts(now), ring_seconds=round(now - call.dialed_at, 3), result="answered")
+        self.s.recorder.set_leg(call.call_id, outcome="answered")
         if not call.amd:
             runner.stats.on_classified(True, None)
             self.needs_agent(call)
@@ -186,7 +187,6 @@ class CallFlow:
         runner.ledger.record_human(now)
         runner.stats.on_connect(True)
         self.s.recorder.set_call(call.call_id, agent_id=session.agent_id, outcome="answered")
-        self.s.recorder.set_leg(call.call_id, outcome="answered")
         rest = self.s.ari.rest
 
         async def bridge() -> None:
@@ -252,6 +252,7 @@ class CallFlow:
             if runner is not None:
                 runner.stats.on_not_answered()
             self.s.recorder.set_call(call.call_id, outcome=call.result)
+            self.s.recorder.set_leg(call.call_id, outcome=call.result.replace("no-answer", "noanswer"))
         elif previous == "connected":
             call.result = "connected"
             talk = now - (call.connected_at or now)

@@ -197,6 +197,18 @@ async def test_fifty_leads_three_agents_humans_machines_busy_no_answer_dnc_and_n
                         "noanswer": ("exhausted", 2), "dnc-later": ("ready", 0), "night": ("ready", 0)}[kind[phone]]
             assert (lead["status"], lead["attempts"]) == expected, (kind[phone], lead)
             assert json.loads(lead["data"])["group"] == kind[phone]
+        legs = await fetch(sandbox.info.database_url, "SELECT * FROM call_legs WHERE call_id = ANY($1::text[])",
+                           [r["id"] for r in humans + by_group["machine"]])
+        assert len(legs) == 26  # one customer leg each, kept through the trip into the dialplan for AMD
+        for leg in legs:
+            assert leg["role"] == "customer" and leg["answered_at"] is not None and leg["ended_at"] is not None
+            assert leg["outcome"] == "answered", leg
+            if leg["call_id"] in {r["id"] for r in humans}:
+                assert leg["hangup_cause"] == 16, leg  # the customer hung up
+        unanswered = await fetch(sandbox.info.database_url, "SELECT l.outcome, a.result FROM call_legs l "
+                                 "JOIN dial_attempts a ON a.id = l.call_id WHERE a.answered_at IS NULL")
+        assert sorted({(u["outcome"], u["result"]) for u in unanswered}) == [("busy", "busy"),
+                                                                            ("noanswer", "no-answer")]
         calls = await fetch(sandbox.info.database_url, "SELECT * FROM calls WHERE direction = 'outbound'")
         assert len(calls) == expected_dials
         for c in calls:
