@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -38,7 +39,7 @@ class Dialer:
 
         self.s = service
         #: Who claims leads: one name per app instance (leads it held when it stopped are released at start).
-        self.owner = service.settings.app_name
+        self.owner = f"{socket.gethostname()}/{service.settings.app_name}"
         self.runners: dict[str, CampaignRunner] = {}
         self.sessions: dict[str, AgentSession] = {}
         self.calls: dict[str, OutboundCall] = {}
