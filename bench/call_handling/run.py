@@ -1,0 +1,288 @@
+"""Call handling: the full app (queue + records) against a minimal hand-written ARI loop.
+
+    .venv/bin/python bench/call_handling/run.py              # full run, updates BENCHMARKS.md
+    .venv/bin/python bench/call_handling/run.py --quick      # fewer calls, prints only
+
+One run on one sandbox (instance `bench`, its own ports): for each number of calls in flight,
+the floor (`floor.py`) then the app (`full_app.py`) take the same closed-loop load (`load.py`);
+warm-up and cool-down calls are excluded. One more pair runs with the simulated phones'
+dialplan chatter filtered out at Asterisk for both (see bench/README.md). Then the routing core
+benchmark (`bench/routing_core.py`) runs in a subprocess. The tables go into BENCHMARKS.md
+under "Call handling" and "Routing core" (other sections are left as they are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+import snapshot_cost  # noqa: E402
+from floor import Floor  # noqa: E402
+from full_app import FullApp  # noqa: E402
+from load import Load, Result, basic_auth  # noqa: E402
+
+from ari_app.sandbox import Sandbox, SandboxInfo  # noqa: E402
+
+TARGET_RATIO = 0.8
+TARGET_ADDED_P99_MS = 5.0
+#: Events about the Local channels' ;2 halves running the sim-people dialplan (~115 per call);
+#: a trunk or PJSIP phone sends none of them.
+CHATTER = ("ChannelVarset", "ChannelDialplan")
+FLOOR_APP = "bench-floor"
+INTRO = """# Benchmarks
+
+Figures measured on this project's sandbox (a stock Asterisk 22 and PostgreSQL on the same
+machine as the app). Absolute numbers depend on the machine and on what else runs on it; the
+ratios and growth rates are what the targets are about. Each section says how to reproduce it.
+"""
+
+
+@dataclass
+class Pair:
+    inflight: int
+    floor: Result
+    app: Result
+    rows: int
+    chatter_filtered: bool = False
+
+    @property
+    def ratio(self) -> float:
+        return self.app.rate / self.floor.rate
+
+    @property
+    def added_p99(self) -> float:
+        return self.app.pct(0.99) - self.floor.pct(0.99)
+
+
+async def filter_chatter(info: SandboxInfo, app: str, on: bool) -> None:
+    """Ask Asterisk not to send (or to send again) the chatter event types to `app`."""
+    body = {"disallowed": [{"type": t} for t in CHATTER]} if on else {}
+    async with aiohttp.ClientSession(headers={"Authorization": basic_auth(info.ari_user, info.ari_password)}) as s:
+        async with s.put(f"{info.ari_url}/ari/applications/{app}/eventFilter", json=body) as r:
+            if r.status >= 300:
+                raise RuntimeError(f"eventFilter for {app}: HTTP {r.status} {await r.text()}")
+
+
+def _show(name: str, r: Result, extra: str = "") -> None:
+    print(f"  {name:<5} {r.inflight:>3} in flight: {r.rate:6.1f} calls/s  p50 {r.pct(.5):6.2f} ms  "
+          f"p99 {r.pct(.99):6.2f} ms  failed {r.failed}  {r.events:.0f} events/call  cpu/call {r.cpu_ms:.1f} ms "
+          f"(asterisk {r.asterisk_cpu_ms:.1f}){extra}" + (f"  failures: {r.why_failed}" if r.why_failed else ""),
+          file=sys.stderr, flush=True)
+
+
+async def run_floor(info: SandboxInfo, pid: int | None, inflight: int, calls: int, warmup: int,
+                    chatter_filtered: bool = False) -> Result:
+    load = Load(info.ari_url, info.ari_user, info.ari_password, FLOOR_APP, "caller", prefix="floor",
+                asterisk_pid=pid)
+    floor = Floor(info.ari_url, info.ari_user, info.ari_password, FLOOR_APP, load)
+    await floor.start()
+    try:
+        await filter_chatter(info, FLOOR_APP, chatter_filtered)
+        return await load.run(inflight, calls, warmup)
+    finally:
+        await floor.stop()
+
+
+async def run_app(info: SandboxInfo, pid: int | None, inflight: int, calls: int, warmup: int,
+                  agents: int, chatter_filtered: bool = False) -> tuple[Result, int]:
+    load = Load(info.ari_url, info.ari_user, info.ari_password, info.app_name, "queue,bench", prefix="app",
+                asterisk_pid=pid)
+    app = FullApp(info, load, agents=agents)
+    await app.start()
+    try:
+        await filter_chatter(info, info.app_name, chatter_filtered)
+        result = await load.run(inflight, calls, warmup)
+        rows, _ = await app.check_records(result.call_ids)
+    finally:
+        await filter_chatter(info, info.app_name, False)
+        await app.stop()
+    return result, rows
+
+
+async def measure(levels: list[int], calls: int, warmup: int, agents: int, chatter_level: int | None,
+                  segments: int) -> list[Pair]:
+    """Each configuration in `segments` parts, floor and app alternating, pooled: a burst of other
+    work on the machine then lands on both rather than on one. Every part starts on fresh
+    connections with its own warm-up (nothing idle holds Asterisk's HTTP sessions)."""
+    sandbox = Sandbox("bench", ari_port=33088, pg_port=33433)
+    info = sandbox.up()
+    pid = sandbox.asterisk.pid()
+    runs = [(n, False) for n in levels] + ([(chatter_level, True)] if chatter_level else [])
+    pairs = []
+    for n, filtered in runs:
+        part = (max(calls // 2, 200) if n == 1 else calls) // segments
+        floors, apps, rows = [], [], 0
+        for _ in range(segments):
+            floors.append(await run_floor(info, pid, n, part, warmup, filtered))
+            app, got = await run_app(info, pid, n, part, warmup, agents, filtered)
+            apps.append(app)
+            rows += got
+        pair = Pair(n, Result.pool(floors), Result.pool(apps), rows, filtered)
+        _show("floor", pair.floor)
+        _show("app", pair.app, f"  records {rows}/{len(pair.app.call_ids)}")
+        pairs.append(pair)
+    return pairs
+
+
+def _ok(good: bool) -> str:
+    return "✅" if good else "❌"
+
+
+def results_table(pairs: list[Pair]) -> str:
+    lines = [
+        "| calls in flight | floor calls/s | app calls/s | app/floor | floor p50 / p99 (ms) "
+        "| app p50 / p99 (ms) | p99 added (ms) | call records |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in pairs:
+        label = f"{p.inflight}" + (" (chatter filtered)" if p.chatter_filtered else "")
+        lines.append(
+            f"| {label} | {p.floor.rate:.0f} | {p.app.rate:.0f} | {p.ratio:.2f}x {_ok(p.ratio >= TARGET_RATIO)} "
+            f"| {p.floor.pct(.5):.1f} / {p.floor.pct(.99):.1f} | {p.app.pct(.5):.1f} / {p.app.pct(.99):.1f} "
+            f"| {p.added_p99:+.1f} {_ok(p.added_p99 <= TARGET_ADDED_P99_MS)} | {p.rows} / {len(p.app.call_ids)} |")
+    return "\n".join(lines)
+
+
+def cost_table(pairs: list[Pair]) -> str:
+    lines = [
+        "| calls in flight | ARI events per call | CPU per call, floor process (ms) | CPU per call, app process (ms) "
+        "| Asterisk CPU per call, floor / app run (ms) | failed calls, floor / app |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for p in pairs:
+        label = f"{p.inflight}" + (" (chatter filtered)" if p.chatter_filtered else "")
+        lines.append(
+            f"| {label} | {p.floor.events:.0f} / {p.app.events:.0f} | {p.floor.cpu_ms:.1f} | {p.app.cpu_ms:.1f} "
+            f"| {p.floor.asterisk_cpu_ms:.1f} / {p.app.asterisk_cpu_ms:.1f} | {p.floor.failed} / {p.app.failed} |")
+    return "\n".join(lines)
+
+
+def call_section(pairs: list[Pair], args: argparse.Namespace, took: float, load: tuple[str, str],
+                 commit: str, persist: str) -> str:
+    small = max(args.calls // 2, 200)
+    return f"""## Call handling
+
+`.venv/bin/python bench/call_handling/run.py` (method and caveats: `bench/README.md`). A closed
+loop of simulated callers (`Local/patience0@sim-caller`, ulaw) is originated into the Stasis app;
+per call the caller is queued or answered, an agent leg (`Local/ans0@sim-agent`) is originated,
+both are bridged, the caller hangs up once bridged, and the agent leg and the bridge are torn
+down. **Floor**: a minimal hand-written loop on aiohttp + websockets. **App**: the full `Service`
+with queue `bench` (longest-idle, wrap-up 0) and {args.agents} agents, music on hold while the
+agent rings, records through the batched writer ("call records": complete `calls` rows after
+the final flush / calls completed, warm-ups included). Latency: the caller's StasisStart to the
+second leg's ChannelEnteredBridge, both stamped when the websocket frame arrives.
+{args.calls} measured calls per row ({small} at 1 in flight), in {args.segments} segments with
+floor and app alternating, each after {args.warmup} warm-up calls.
+Targets: app/floor >= {TARGET_RATIO}x, p99 added <= {TARGET_ADDED_P99_MS:g} ms.
+
+{results_table(pairs)}
+
+Where the time goes (CPU per completed call; the process figure includes the load driver, the
+same in both):
+
+{cost_table(pairs)}
+
+ACD state persistence (`AcdAdapter.persist`: the full engine snapshot, JSON-encoded for the
+writer, every 100 ms while anything changes), on the event loop, by size
+(`bench/call_handling/snapshot_cost.py`; PostgreSQL's side of writing the row not included):
+
+{persist}
+
+Run {time.strftime('%Y-%m-%d %H:%M')}: app at commit {commit}; {os.cpu_count()} CPUs shared by
+Asterisk, PostgreSQL and the benchmark; Python {platform.python_version()}; load average
+{load[0]} before / {load[1]} after (other work on the machine counts in every figure); whole run
+{took:.0f} s.
+"""
+
+
+def routing_section(output: str) -> str:
+    return f"""## Routing core
+
+`.venv/bin/python bench/routing_core.py` (pure `AcdEngine.handle()`, no I/O), same run as the
+call-handling figures. Target: decision time p99 under 1 ms with 10,000 waiting calls and 1,000
+agents, growing sub-linearly.
+
+{output.strip()}
+"""
+
+
+def update_benchmarks(sections: dict[str, str], path: Path = REPO / "BENCHMARKS.md") -> None:
+    """Replace (or append) our `## <name>` sections; leave every other section alone."""
+    text = path.read_text() if path.exists() else INTRO
+    for name, body in sections.items():
+        pattern = re.compile(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", re.S | re.M)
+        found = pattern.search(text)
+        if found:
+            text = text[:found.start()] + body.rstrip() + "\n\n" + text[found.end():]
+        else:
+            text = text.rstrip() + "\n\n" + body.rstrip() + "\n"
+    path.write_text(text.rstrip() + "\n")
+
+
+def _loadavg() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def _commit() -> str:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "ari_app"], cwd=REPO,
+                           capture_output=True, text=True)
+    return f"`{head.stdout.strip()}`" + (" plus uncommitted changes in ari_app/" if dirty.stdout.strip() else "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1000, help="measured calls per row")
+    parser.add_argument("--warmup", type=int, default=50, help="warm-up calls of each segment")
+    parser.add_argument("--segments", type=int, default=3,
+                        help="parts each configuration runs in, floor and app alternating")
+    parser.add_argument("--levels", default="1,10,50", help="calls in flight, comma-separated")
+    parser.add_argument("--chatter-level", type=int, default=10,
+                        help="calls in flight of the extra pair with the dialplan chatter filtered (0: none)")
+    parser.add_argument("--agents", type=int, default=60)
+    parser.add_argument("--quick", action="store_true", help="300 calls, no routing core, no file written")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    if args.quick:
+        args.calls, args.warmup, args.segments, args.no_write = 300, 30, 1, True
+    logging.basicConfig(level=logging.WARNING)
+    levels = [int(v) for v in args.levels.split(",")]
+    started, load_before = time.perf_counter(), _loadavg()
+    pairs = asyncio.run(measure(levels, args.calls, args.warmup, args.agents, args.chatter_level or None,
+                                args.segments))
+    load_after = _loadavg()
+    persist = snapshot_cost.table()
+    routing = ""
+    if not args.quick:
+        routing = subprocess.run([sys.executable, str(REPO / "bench" / "routing_core.py")], check=True,
+                                 capture_output=True, text=True).stdout
+    took = time.perf_counter() - started
+    section = call_section(pairs, args, took, (load_before, load_after), _commit(), persist)
+    print(section)
+    if routing:
+        print(routing_section(routing))
+    if not args.no_write:
+        sections = {"Call handling": section}
+        if routing:
+            sections["Routing core"] = routing_section(routing)
+        update_benchmarks(sections)
+        print(f"written to {REPO / 'BENCHMARKS.md'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
