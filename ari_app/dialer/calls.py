@@ -143,7 +143,7 @@ class CallFlow:
         self.s.recorder.set_call(call.call_id, data={"amd": status, "amd_cause": cause})
         if status in ("HUMAN", "NOTSURE"):
             runner.stats.on_classified(True, amd_seconds)
-            self.needs_agent(call)
+            self.needs_agent(call, since=now - greeting_silence(cause))
         elif status == "MACHINE":
             runner.stats.on_classified(False, amd_seconds)
             runner.ledger.record_machine(now)
@@ -159,15 +159,19 @@ class CallFlow:
             self.hangup(call)
 
     # ------------------------------------------------------------------ a person on the line
-    def needs_agent(self, call: OutboundCall) -> None:
-        call.needs_agent_at = time.time()
+    def needs_agent(self, call: OutboundCall, since: float | None = None) -> None:
+        """A person is on the line, since `since` (the end of their greeting when AMD heard it, else now):
+        an agent within `connect_within` of that, or it is an abandon."""
+        now = time.time()
+        call.needs_agent_at = min(now, since) if since is not None else now
         call.state = "waiting"
         session = self.d.desk.pick(call.campaign_id, call.reserved_agent)
         if session is not None:
             self.connect(call, session)
             return
         runner = self.d.runners[call.campaign_id]
-        call.timer = asyncio.get_running_loop().call_later(runner.config.connect_within, self._abandon, call)
+        delay = max(0.0, call.needs_agent_at + runner.config.connect_within - now)
+        call.timer = asyncio.get_running_loop().call_later(delay, self._abandon, call)
         self.d.changed(call.campaign_id)
 
     def waiting_for(self, campaign_id: str, agent_id: str) -> OutboundCall | None:
@@ -270,6 +274,14 @@ class CallFlow:
         if call.reserved_agent and previous != "connected":
             self.d.desk.reservation_over(call.reserved_agent)
         self.d.changed(call.campaign_id)
+
+
+def greeting_silence(cause: str) -> float:
+    """Seconds of silence AMD waited for after the greeting: AMDCAUSE `HUMAN-<limit>-<silence>` (ms)."""
+    parts = cause.split("-")
+    if len(parts) == 3 and parts[0] == "HUMAN" and parts[2].isdigit():
+        return min(int(parts[2]), 5000) / 1000.0
+    return 0.0
 
 
 def _data(row: Any) -> dict[str, Any]:

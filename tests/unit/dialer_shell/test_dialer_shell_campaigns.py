@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from ari_app.dialer.calls import greeting_silence
 from ari_app.dialer.campaigns import SpecError, parse_campaign, render_dial
 from ari_app.dialer.core import CallOutcome, DialMode
 from ari_app.dialer.dnc import dnc_number, read_dnc_file
@@ -107,3 +108,10 @@ def test_dnc_numbers_and_files():
     assert read_dnc_file(b"0612345678\n\n+33756781234\n") == [(1, "0612345678"), (3, "+33756781234")]  # line numbers
     assert read_dnc_file(b'["0612345678", 33712345678]') == [(1, "0612345678"), (2, "33712345678")]
     assert read_dnc_file(b"phone,name\n0612345678,Ada\n") == [(1, "0612345678")]
+
+
+def test_the_greeting_ended_when_amd_started_waiting_for_silence():
+    assert greeting_silence("HUMAN-800-800") == 0.8
+    assert greeting_silence("HUMAN-1000-1200") == 1.2
+    assert greeting_silence("TOOLONG-5000") == 0.0
+    assert greeting_silence("") == 0.0
