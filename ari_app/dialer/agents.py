@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from ari_app.acd.core import events as ce
 from ari_app.ari import events as ev
 from ari_app.dialer.core import may_release_idle_agent
-from ari_app.dialer.model import AgentSession, OutboundCall, ts
+from ari_app.dialer.model import AgentSession, OutboundCall, close_unborn, ts
 
 if TYPE_CHECKING:
     from ari_app.dialer.campaigns import CampaignSpec
@@ -62,7 +62,7 @@ class AgentDesk:
                     timeout=AGENT_RING_SECONDS)
             except Exception as exc:  # noqa: BLE001 - their phone can't be called: no session
                 log.warning("agent phone originate failed", extra={"agent_id": agent_id, "error": str(exc)})
-                self.s.recorder.set_leg(session.channel_id, outcome="failed")
+                close_unborn(self.s.recorder, session.channel_id, session.channel_id, "failed")
                 self._gone(session)
         self.s.spawn(originate(), name=f"dagent-{agent_id}")
         return session

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ari_app.ari import events as ev
 from ari_app.dialer.campaigns import render_dial
 from ari_app.dialer.core import Lead
-from ari_app.dialer.model import OutboundCall, ts, unanswered_result
+from ari_app.dialer.model import OutboundCall, close_unborn, ts, unanswered_result
 from ari_app.store.writer import Upsert
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ class CallFlow:
         rec.start_call(call_id, direction="outbound", created_at=ts(now), caller=spec.caller_id, callee=call.phone,
                        data={"dialer_campaign": spec.id, "lead_id": call.lead_id, "attempt": call.attempt})
         if not dial:
+            close_unborn(rec, call_id, None, "failed")
             self._ended(call, None, result="failed")
             return call
         rec.add_leg(call_id, call_id=call_id, role="customer", created_at=ts(now), endpoint=dial)
@@ -83,7 +84,7 @@ class CallFlow:
             except Exception as exc:  # noqa: BLE001 - a refused originate is a failed attempt
                 log.warning("customer originate failed", extra={"campaign": spec.id, "error": str(exc)})
                 if call.state == "ringing":
-                    self.s.recorder.set_leg(call_id, outcome="failed")
+                    close_unborn(self.s.recorder, call_id, call_id, "failed")
                     self._ended(call, None, result="failed")
         self.s.spawn(originate(), name=f"dial-{call_id}")
         self.d.changed(spec.id)

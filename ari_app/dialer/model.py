@@ -44,6 +44,17 @@ def ts(at: float | None) -> datetime | None:
     return None if at is None else datetime.fromtimestamp(at, UTC)
 
 
+def close_unborn(recorder: Any, call_id: str, channel_id: str | None, outcome: str) -> None:
+    """Close the records of a call whose channel never came to be (originate refused): Asterisk will
+    send no event that would end them."""
+    now = datetime.now(UTC)
+    if channel_id is not None:
+        recorder.set_leg(channel_id, outcome=outcome, ended_at=now)
+        recorder.legs.pop(channel_id, None)
+    recorder.calls.pop(call_id, None)
+    recorder.set_call(call_id, ended_at=now)
+
+
 @dataclass
 class OutboundCall:
     call_id: str  # = the customer channel id = calls.id = dial_attempts.id

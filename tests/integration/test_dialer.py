@@ -582,3 +582,30 @@ async def test_predictive_dials_ahead_of_free_agents_within_the_abandon_budget(s
         print(f"predictive: {ahead[0][0]} calls in flight for {ahead[0][1]} ready agents, {abandons} abandons, "
               f"rate {stats['abandon_rate']:.4f}")
         await hangup_all(service)
+
+
+async def test_failed_and_congested_dials_are_recorded_and_retried(sandbox):
+    async with running_service(sandbox) as service:
+        dialer = service.dialer  # type: ignore[attr-defined]
+        leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "congestion"},
+                 {"phone": number(2), "tz": DAY_TZ},                      # the template needs `sim`
+                 {"phone": number(3), "tz": DAY_TZ, "sim": "reject1"}]    # refused with cause 1
+        await setup(service, "fl", campaign(), ["a1"], leads)
+        await join(service, "fl", ["a1"])
+        await post(service, "/api/v1/campaigns/fl/start")
+
+        async def done() -> bool:
+            rows = await attempts(sandbox, "fl")
+            return len(rows) == 6 and all(r["ended_at"] for r in rows) and not dialer.calls
+        await eventually(done, timeout=60, interval=0.25)
+        await dialer.lead_writes_done()
+        await service.writer.flush(timeout=5)
+        rows = await attempts(sandbox, "fl")
+        results = {(r["number"], r["attempt"]): r["result"] for r in rows}
+        assert results == {(number(1), 1): "congestion", (number(1), 2): "congestion",
+                           (number(2), 1): "failed", (number(2), 2): "failed",
+                           (number(3), 1): "failed", (number(3), 2): "failed"}
+        calls = await fetch(sandbox.info.database_url, "SELECT * FROM calls WHERE direction = 'outbound'")
+        assert len(calls) == 6 and all(c["ended_at"] is not None for c in calls)
+        assert {lead["status"] for lead in (await leads_by_phone(sandbox, "fl")).values()} == {"exhausted"}
+        await hangup_all(service)
