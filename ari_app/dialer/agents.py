@@ -171,6 +171,7 @@ class AgentDesk:
         session.call_id = call.call_id
         session.connected_at = now
         session.preview = None
+        session.extra.pop("row", None)  # the previewed lead is now this call's
 
     def call_ended(self, call: OutboundCall, now: float, talk: float) -> None:
         session = self.d.sessions.get(call.agent_id or "")

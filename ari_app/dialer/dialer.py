@@ -278,7 +278,7 @@ class Dialer:
                     listed = await store.numbers_on_dnc(conn, runner.id, [rows[0]["phone"]])
                     ok, _ = may_dial(lead_from_row(rows[0]), now, runner.config, listed, agent_reserved=True)
                     if not ok:
-                        await store.release_leads(conn, [rows[0]["id"]])
+                        await store.release_leads(conn, [rows[0]["id"]], owner=self.owner)
                         continue
                 row = rows[0]
                 session.extra["row"] = row
@@ -319,7 +319,7 @@ class Dialer:
         row = session.extra.pop("row")
         session.preview = None
         async with self.s.db.acquire() as conn:
-            await store.release_leads(conn, [int(row["id"])])
+            await store.release_leads(conn, [int(row["id"])], owner=self.owner)
         self.desk.free(session)
 
     def release_preview(self, session: AgentSession) -> None:
@@ -327,7 +327,7 @@ class Dialer:
         preview, session.preview = session.preview, None
         if row is not None and not (preview or {}).get("call_id"):
             lead_id = int(row["id"])
-            self.lead_write(lead_id, lambda conn: store.release_leads(conn, [lead_id]))
+            self.lead_write(lead_id, lambda conn: store.release_leads(conn, [lead_id], owner=self.owner))
 
     def _preview_session(self, agent_id: str) -> tuple[AgentSession, CampaignRunner]:
         session = self.sessions.get(agent_id)

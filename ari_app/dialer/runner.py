@@ -238,7 +238,7 @@ class CampaignRunner:
             log.info("claimed leads refused at the dial moment", extra={"campaign": self.id, "refused": refused})
         if release:
             async with self.d.s.db.acquire() as conn:
-                await store.release_leads(conn, release)
+                await store.release_leads(conn, release, owner=self.d.owner)
         self._available = max(0, self._available - len(chosen))
         n_amd = len(chosen) if self.config.amd_enabled else 0
         if n_amd and any(r.fp_weight > 0 for r in self.config.abandon_rules):

@@ -71,12 +71,12 @@ async def claim_leads(conn: asyncpg.Connection, campaign_id: str, n: int, *, own
     return sorted(rows, key=lambda r: (-r["priority"], r["retry_at"] or never, r["id"]))
 
 
-async def release_leads(conn: asyncpg.Connection, lead_ids: Sequence[int], *, status: str = "ready") -> None:
-    """Give claimed leads back without an attempt (not dialled after all)."""
+async def release_leads(conn: asyncpg.Connection, lead_ids: Sequence[int], *, owner: str | None = None) -> None:
+    """Give claimed leads back without an attempt (not dialled after all); only our own claims."""
     if lead_ids:
-        await conn.execute("UPDATE dialer_leads SET status = $2, claimed_by = NULL, claimed_at = NULL, "
-                           "updated_at = now() WHERE id = ANY($1::bigint[]) AND status = 'dialing'",
-                           list(lead_ids), status)
+        await conn.execute("UPDATE dialer_leads SET status = 'ready', claimed_by = NULL, claimed_at = NULL, "
+                           "updated_at = now() WHERE id = ANY($1::bigint[]) AND status = 'dialing' "
+                           "AND ($2::text IS NULL OR claimed_by = $2)", list(lead_ids), owner)
 
 
 async def release_stale_claims(conn: asyncpg.Connection, owner: str) -> int:
