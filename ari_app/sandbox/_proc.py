@@ -152,6 +152,16 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+def wait_port_free(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
+    """True once nothing listens on the port (within `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while port_in_use(port, host):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def listeners_of(pid: int) -> list[str]:
     """Local addresses ('addr:port/proto') of the sockets process `pid` listens on (via ss)."""
     out = run(["ss", "-lntupH"], timeout=10).stdout

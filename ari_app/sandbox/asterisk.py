@@ -31,11 +31,11 @@ from ari_app.sandbox._proc import (
     ensure_apt_packages,
     pid_alive,
     pid_cmdline,
-    port_in_use,
     run,
     tail_file,
     terminate,
     wait_pid_exit,
+    wait_port_free,
 )
 
 log = logging.getLogger("ari_app.sandbox")
@@ -322,7 +322,7 @@ class AsteriskInstance:
         """Start Asterisk detached from the caller and wait until ARI answers."""
         if self.is_running():
             raise SandboxError(f"asterisk instance {self.name} is already running")
-        if port_in_use(self.ari_port):
+        if not wait_port_free(self.ari_port, 5.0):
             raise SandboxError(
                 f"port {self.ari_port} on 127.0.0.1 is taken by another process; "
                 "choose another ARI port (--ari-port)"
@@ -442,4 +442,8 @@ class AsteriskInstance:
             self._proc.poll()
             self._proc = None
         self.pid_file.unlink(missing_ok=True)
+        # The pid can look gone while the exiting process still holds its sockets: a restart
+        # right after would find the port taken.
+        if not wait_port_free(self.ari_port, 10.0):
+            log.warning("asterisk %s: port %d still taken after the process exited", self.name, self.ari_port)
         log.info("asterisk %s stopped", self.name)
