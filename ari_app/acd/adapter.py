@@ -393,7 +393,7 @@ class AcdAdapter:
         if link.connected:
             self.s.recorder.set_call(link.item_id, hangup_by="caller")
             self.handle(ce.CallEnded(link.item_id, by="caller"))
-            self._teardown(link)
+            self._teardown(link, gone=link.channel_id)
             self.notify(link.item_id, "completed", agent_id=link.agent_id, detail="caller")
         else:
             self.s.recorder.set_call(link.item_id, hangup_by="caller", outcome="abandoned")
@@ -422,7 +422,7 @@ class AcdAdapter:
                 link.ended = True
                 self.s.recorder.set_call(link.item_id, hangup_by="agent")
                 self.handle(ce.CallEnded(link.item_id, by="agent"))
-                self._teardown(link)
+                self._teardown(link, gone=offer.channel_id)
                 self.notify(link.item_id, "completed", agent_id=link.agent_id, detail="agent")
             return
         if not offer.answered:
@@ -447,8 +447,9 @@ class AcdAdapter:
         if self._watchers:
             self._check_watchers()
 
-    def _teardown(self, link: ItemLink) -> None:
-        """End a connected call: hang up whichever side is still there, drop the bridge."""
+    def _teardown(self, link: ItemLink, *, gone: str | None = None) -> None:
+        """End a connected call: hang up whichever side is still there (not `gone`, the leg whose
+        end brought us here: a request for it would only earn a 404), drop the bridge."""
         self.items.pop(link.item_id, None)
         self.s.recorder.release(link.item_id)
         if link.agent_channel:
@@ -456,9 +457,8 @@ class AcdAdapter:
         rest = self.s.ari.rest
 
         async def down() -> None:
-            for cid in (link.channel_id, link.agent_channel):
-                if cid:
-                    await self.s.quietly(rest.channels.hangup(channel_id=cid))
+            await asyncio.gather(*(self.s.quietly(rest.channels.hangup(channel_id=cid))
+                                   for cid in (link.channel_id, link.agent_channel) if cid and cid != gone))
             if link.bridge_id:
                 await self.s.quietly(rest.bridges.destroy(bridge_id=link.bridge_id))
         self._serial(link.item_id, down())
