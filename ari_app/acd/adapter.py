@@ -70,6 +70,8 @@ class ItemLink:
     dial_caller_id: str | None = None
     dial_timeout: int = 30
     whisper: list[str] | None = None
+    #: Run answering-machine detection on `dial`'s leg before bridging it with the agent.
+    amd: bool = False
     #: The item's place and needs, for a capability that takes the caller over when it leaves
     #: (a callback keeps the caller's original entry time and priority).
     entered_at: float | None = None
@@ -283,14 +285,14 @@ class AcdAdapter:
                 direction: str = "inbound", dial: str | None = None, dial_caller_id: str | None = None,
                 dial_timeout: int = 30, whisper: list[str] | None = None,
                 observer: Callable[[ItemUpdate], None] | None = None,
-                before_dial: Callable[[], Awaitable[bool]] | None = None) -> list[cmd.Command]:
+                before_dial: Callable[[], Awaitable[bool]] | None = None, amd: bool = False) -> list[cmd.Command]:
         """Put an item in a queue: a live caller (with a channel), or a channel-less item that is
         connected agent-first: when an agent answers, they hear `whisper`, then `dial` is called
         and bridged with them."""
         link = ItemLink(item.id, channel_id, item.queue, from_dialplan=from_dialplan, dial=dial,
                         dial_caller_id=dial_caller_id, dial_timeout=dial_timeout, whisper=whisper,
                         entered_at=item.entered_at if item.entered_at is not None else self.now(),
-                        priority=item.priority, skills=dict(item.required_skills) or None)
+                        priority=item.priority, skills=dict(item.required_skills) or None, amd=amd)
         self.items[item.id] = link
         if observer is not None:
             self.observers[item.id] = observer
@@ -606,7 +608,8 @@ class AcdAdapter:
         try:
             await rest.channels.originate(endpoint=link.dial, app=self.s.settings.app_name,
                                           app_args=f"customer-leg,{link.item_id}", channel_id=customer,
-                                          caller_id=link.dial_caller_id, timeout=link.dial_timeout)
+                                          caller_id=link.dial_caller_id, timeout=link.dial_timeout,
+                                          variables={"AMD_RETURN_APP": self.s.settings.app_name} if link.amd else None)
             first = await answered
         except Exception as exc:  # noqa: BLE001 - a failed originate is a failed attempt
             answered.cancel()
@@ -622,11 +625,41 @@ class AcdAdapter:
         if link.ended or offer.offer_id not in self.offers:
             await self.s.quietly(rest.channels.hangup(channel_id=customer))
             return
+        if link.amd:
+            status = await self._detect_machine(customer)
+            self.s.recorder.set_leg(customer, data={"amd": status})
+            if status in ("MACHINE", "HANGUP"):
+                reason = "machine" if status == "MACHINE" else "hangup"
+                self.s.recorder.set_leg(customer, outcome=reason)
+                await self.s.quietly(rest.channels.hangup(channel_id=customer))
+                self._customer_failed(link, offer, reason)
+                return
+            if link.ended or offer.offer_id not in self.offers:
+                await self.s.quietly(rest.channels.hangup(channel_id=customer))
+                return
         link.channel_id = customer
         self.s.recorder.set_leg(customer, outcome="answered")
         self.s.recorder.set_call(link.item_id, answered_at=first.timestamp or datetime.now(UTC))
         await rest.bridges.add_channel(bridge_id=link.bridge_id, channel=[offer.channel_id, customer])
         self.notify(link.item_id, "connected", agent_id=offer.agent_id)
+
+    async def _detect_machine(self, channel: str) -> str:
+        """Send an answered leg through the dialplan's `amd` context (Asterisk's AMD()) and back
+        into the app; return AMDSTATUS (HUMAN, MACHINE, NOTSURE) or HANGUP."""
+        ari = self.s.ari
+        back = ari.expect(lambda e: (isinstance(e, ev.StasisStart) and e.channel.id == channel
+                                     and e.args[:1] == ["amd-result"])
+                          or (isinstance(e, ev.ChannelDestroyed) and e.channel.id == channel), timeout=30)
+        self.s.recorder.expect_return(channel)
+        try:
+            await ari.rest.channels.continue_in_dialplan(channel_id=channel, context="amd", extension="s", priority=1)
+            result = await back
+        except Exception:  # noqa: BLE001 - the customer hung up (or AMD never came back)
+            back.cancel()
+            return "HANGUP"
+        if isinstance(result, ev.StasisStart):
+            return result.args[1] if len(result.args) > 1 and result.args[1] else "NOTSURE"
+        return "HANGUP"
 
     def _customer_failed(self, link: ItemLink, offer: OfferLink, reason: str) -> None:
         """The customer of a channel-less item did not answer: free the agent now, tell the owner."""

@@ -252,7 +252,7 @@ class Callbacks:
         self.acd.enqueue(self.queue_item(p), channel_id=None, direction="callback",
                          dial=self.dial_string(p.number), dial_caller_id=self.cfg.caller_id or None,
                          dial_timeout=policy.dial_timeout, whisper=whisper, observer=self._observer(p),
-                         before_dial=self._claim(p))
+                         before_dial=self._claim(p), amd=policy.amd)
         self.s.recorder.set_call(p.item_id, callee=p.number, data={"callback_id": p.cb_id})
 
     def queue_item(self, p: Placed, *, priority: int | None = None, kind: str = "callback") -> QueueItem:

@@ -13,7 +13,16 @@ import pytest
 from ari_app.ari import events as ev
 from ari_app.service import Service
 
-from .helpers import api, crash_asterisk, fetch, fetch_call, hangup_all, left_app, reset_db, running_service
+from .helpers import (
+    api,
+    crash_asterisk,
+    fetch,
+    fetch_call,
+    hangup_all,
+    left_app,
+    reset_db,
+    running_service,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -44,6 +44,8 @@ OVERRIDES = {
     ANSWERS_3: "Local/human-ans0-hang2@sim-customer",
     NO_ANSWER: "Local/noanswer1@sim-customer",
     KEYED: "Local/human-ans1@sim-customer",
+    "+33677777777": "Local/machine-ans1@sim-customer",
+    "+33688888888": "Local/human-ans1@sim-customer",
 }
 
 
@@ -395,3 +397,30 @@ async def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(sand
             r = await http.put("/api/v1/queues/support/callback", json={"max_attempts": 0})
             assert r.status == 422 and (await r.json())["error"]["field"] == "max_attempts"
             assert (await http.put("/api/v1/queues/nope/callback", json={})).status == 404
+
+
+async def test_with_amd_a_machine_is_a_failed_attempt_and_a_person_is_connected(sandbox):
+    """AMD on the customer leg: Asterisk's AMD() hears the simulated voicemail greeting (espeak-ng
+    audio) and says MACHINE; the "Hello?" of a person says HUMAN and the agent gets them."""
+    async with service_for(sandbox) as service:
+        await setup(service, "support", {"strategy": "ring-all", "wrapup_time": 0}, [("a1", "ans0")],
+                    policy={"max_attempts": 1, "amd": True, "whisper_number": False})
+        status, body = await post_callback(service, number="0677777777", queue="support")
+        assert status == 201, body
+        failed = await eventually(lambda: rows(sandbox, "SELECT * FROM callbacks WHERE state = 'failed'"),
+                                  timeout=60)
+        assert failed[0]["id"] == body["id"]
+        attempts = await rows(sandbox, "SELECT attempt, outcome, counted FROM callback_attempts ORDER BY attempt")
+        assert [(a["attempt"], a["outcome"], a["counted"]) for a in attempts] == [(1, "machine", True)]
+        await service.acd.wait_until(lambda: service.acd.engine.agent("a1").status == "available", timeout=5)
+
+        bridged = service.ari.expect(bridged_pair, timeout=60)
+        status, body = await post_callback(service, number="0688888888", queue="support")
+        assert status == 201, body
+        event = await bridged
+        assert {service.recorder.leg(c).role for c in event.bridge.channels} == {"agent", "customer"}
+        customer = next(c for c in event.bridge.channels if service.recorder.leg(c).role == "customer")
+        await service.writer.flush(timeout=5)
+        leg = (await rows(sandbox, "SELECT data FROM call_legs WHERE channel_id = $1", customer))[0]
+        assert json.loads(leg["data"])["amd"] == "HUMAN"
+        await hangup_all(service)

@@ -174,6 +174,7 @@ async def test_customer_first_dials_the_visitor_then_queues_them_at_high_priorit
         assert visitor in event.bridge.channels
         roles = {service.recorder.leg(c).role for c in event.bridge.channels}
         assert roles == {"agent", "customer"}
+        await service.writer.flush(timeout=5)  # queue events go through the batched writer
         queued = [e for e in await fetch(sandbox.info.database_url,
                                          "SELECT data FROM queue_events WHERE call_id = $1 AND event = 'ENTERQUEUE'",
                                          body["id"])]

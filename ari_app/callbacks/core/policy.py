@@ -56,12 +56,16 @@ class CallbackPolicy:
     dial_timeout: int = 30
     #: Seconds the caller has to answer each prompt of the number confirmation.
     confirm_timeout: float = 8.0
+    #: Answering-machine detection on the customer leg (agent-first): Asterisk's AMD() runs on
+    #: the answered leg while the agent waits; a machine is a failed attempt ("machine").
+    amd: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in get_args(Mode):
             raise ConfigError("mode", f"expected one of {list(get_args(Mode))}, got {self.mode!r}")
-        if not isinstance(self.whisper_number, bool):
-            raise ConfigError("whisper_number", f"expected true/false, got {self.whisper_number!r}")
+        for flag in ("whisper_number", "amd"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(flag, f"expected true/false, got {getattr(self, flag)!r}")
         if self.offer not in get_args(Offer):
             raise ConfigError("offer", f"expected one of {list(get_args(Offer))}, got {self.offer!r}")
         for name, low, high in (("offer_min_waiting", 0, 10**6), ("max_attempts", 1, 20),
