@@ -52,6 +52,21 @@ def demo_settings(info: Any, port: int, token: str) -> Any:
             caller_id="0100000000", dial_overrides={VISITOR_NUMBER: "Local/human-ans1-hang20@sim-customer"}))
 
 
+def local_zone_at(hour: int) -> str:
+    """An Etc/GMT zone whose local time now is about `hour` o'clock: the demo's leads are always
+    inside their calling window, whatever time the demo runs."""
+    off = (hour - datetime.now(UTC).hour + 12) % 24 - 12
+    return "Etc/GMT" if off == 0 else f"Etc/GMT{-off:+d}"
+
+
+def demo_leads(n: int, rng: random.Random) -> list[dict[str, Any]]:
+    """Simulated customers: people who answer, answering machines (real AMD hears them), busy
+    lines and phones nobody answers."""
+    kinds = ["human-ans3-hang15"] * 5 + ["machine-ans2"] * 2 + ["busy", "noanswer"]
+    return [{"phone": f"+33612{i:06d}", "tz": local_zone_at(12), "name": f"Lead {i}", "sim": rng.choice(kinds)}
+            for i in range(1, n + 1)]
+
+
 def national(e164: str) -> str:
     return "0" + e164[3:]
 
@@ -60,7 +75,7 @@ def demo_agents(n: int, rng: random.Random) -> list[dict[str, Any]]:
     agents = []
     for i in range(n):
         ring = rng.choice([1, 2, 3])
-        talk = rng.choice([8, 12, 15, 20, 25])
+        talk = rng.choice([20, 25, 30, 40])  # from the agent's answer: covers a whisper and a callback's ring
         spec = "noanswer" if i == n - 1 and n > 3 else f"ans{ring}-talk{talk}"
         queues = {"support": 0} if i % 3 else {"support": 0, "sales": 1}
         if i == 1:
@@ -86,7 +101,7 @@ class Demo:
         from ari_app.service import Service, StartupError
 
         print("starting the sandbox (first run builds an Asterisk 22 root: about a minute)...", flush=True)
-        sandbox = Sandbox(instance="demo", ari_port=self.args.ari_port, pg_port=self.args.pg_port)
+        sandbox = Sandbox(instance=self.args.instance, ari_port=self.args.ari_port, pg_port=self.args.pg_port)
         info = await asyncio.to_thread(sandbox.up)
         settings = demo_settings(info, self.args.port, self.token)
         service = Service(settings)
@@ -139,6 +154,31 @@ class Demo:
             r = await http.post(f"/api/v1/agents/{agent['id']}/state", json={"state": "available"})
             r.raise_for_status()
         print(f"configured queues {', '.join(QUEUES)} and {self.args.agents} agents (logged in)", flush=True)
+        if self.args.campaign_leads:
+            await self.campaign(http)
+
+    async def campaign(self, http: aiohttp.ClientSession) -> None:
+        """A small progressive campaign worked by two outbound agents in their own queue."""
+        r = await http.put("/api/v1/queues/outbound", json={"strategy": "ring-all"})
+        r.raise_for_status()
+        for agent in ("agent2001", "agent2002"):
+            r = await http.put(f"/api/v1/agents/{agent}", json={"endpoint": "Local/ans0@sim-agent",
+                                                                "memberships": {"outbound": 0}})
+            r.raise_for_status()
+        r = await http.put("/api/v1/campaigns/demo", json={
+            "mode": "progressive", "queue": "outbound", "caller_id": '"Acme" <0100000000>',
+            "dial_template": "Local/{sim}@sim-customer", "ring_timeout": 15, "max_attempts": 2,
+            "retry_delays": {"busy": 20, "no_answer": 20, "failed": 20}, "wrapup_seconds": 2,
+            "machine_handling": "hangup", "safe_harbor_message": "sound:vm-goodbye"})
+        r.raise_for_status()
+        r = await http.post("/api/v1/campaigns/demo/leads", json=demo_leads(self.args.campaign_leads, self.rng))
+        r.raise_for_status()
+        for agent in ("agent2001", "agent2002"):
+            r = await http.post(f"/api/v1/campaigns/demo/agents/{agent}", json={"state": "ready"})
+            r.raise_for_status()
+        r = await http.post("/api/v1/campaigns/demo/start")
+        r.raise_for_status()
+        print(f"outbound campaign 'demo' started: {self.args.campaign_leads} leads, 2 agents, progressive", flush=True)
 
     async def callers(self, service: Any) -> None:
         rate = self.args.rate / 60.0
@@ -186,7 +226,14 @@ class Demo:
 
     async def extra_summary(self, http: aiohttp.ClientSession) -> list[str]:
         lines = []
-        r = await http.get("/api/v1/callbacks/stats")
+        if self.args.campaign_leads:
+            r = await http.get("/api/v1/campaigns/demo/stats")
+            if r.status == 200:
+                st = await r.json()
+                keys = ("dials", "answer_rate", "contacts", "machines", "abandons", "abandon_rate",
+                        "talk_minutes_per_agent_hour", "leads_left")
+                lines.append("campaign: " + ", ".join(f"{k} {_short(st[k])}" for k in keys if k in st))
+        r = await http.get("/api/v1/callbacks/stats", params={"since": self.started_at.isoformat()})
         if r.status == 200:
             st = await r.json()
             lines.append("callbacks: " + ", ".join(f"{k} {v}" for k, v in st.items()
@@ -233,6 +280,10 @@ class Demo:
         sys.stdout.flush()
 
 
+def _short(v: Any) -> Any:
+    return round(v, 3) if isinstance(v, float) else v
+
+
 async def wait_until(condition: Any, *, timeout: float, interval: float = 0.05) -> bool:
     """Wait for the hangup events to reach the recorder before the final flush."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -247,11 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="ari-app demo", description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--duration", type=float, default=0, help="seconds to run (0: until Ctrl-C)")
     p.add_argument("--agents", type=int, default=5)
-    p.add_argument("--rate", type=float, default=8, help="callers per minute")
+    p.add_argument("--rate", type=float, default=6, help="callers per minute")
     p.add_argument("--port", type=int, default=8080, help="HTTP port of the app")
+    p.add_argument("--instance", default="demo", help="sandbox instance name (its own Asterisk and PostgreSQL)")
     p.add_argument("--ari-port", type=int, default=18088)
     p.add_argument("--pg-port", type=int, default=15433)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--campaign-leads", type=int, default=20, help="leads of the outbound campaign (0: none)")
     p.add_argument("--status-every", type=float, default=5)
     p.add_argument("--keep-sandbox", action="store_true", help="leave Asterisk and PostgreSQL running")
     args = p.parse_args(argv)
