@@ -172,6 +172,7 @@ async def test_rollup_of_250k_synthetic_rows_matches_the_reference(sandbox):
     try:
         started = time.monotonic()
         await reporting_data.generate(conn, calls=50_000, days=10)
+        await conn.execute("ANALYZE")  # fresh tables after a bulk load: give the planner statistics
         generated = time.monotonic()
         row = await conn.fetchrow("SELECT * FROM report_rollup(5, 20)", timeout=600)
         rolled = time.monotonic()
