@@ -8,10 +8,12 @@ countries must be allowed, and an optional prefix allow-list narrows it further.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType, ShortNumberCost, shortnumberinfo
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Types never dialled on a visitor's or a lead's behalf.
 REFUSED_TYPES = {
@@ -85,6 +87,69 @@ class NumberPolicy:
                          if z != "Etc/Unknown")
         except NumberParseException:
             return ()
+
+
+def national(e164: str) -> str:
+    """Digits as dialled inside the country (0612345678), for whispers and dial templates."""
+    try:
+        num = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return "".join(ch for ch in e164 if ch.isdigit())
+    text = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+_E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
+
+
+class DialOutSettings(BaseModel):
+    """Settings of a capability that dials numbers it was given (callbacks, click-to-call): which
+    numbers are allowed, and the dial string a validated number becomes."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: Dial string of a validated number: {e164} (+33612345678), {digits} (33612345678),
+    #: {national} (0612345678).
+    dial_template: str = "PJSIP/{e164}@trunk"
+    #: E.164 number -> dial string, applied after validation (the number must pass the policy
+    #: first). The sandbox maps test numbers to simulated people with it.
+    dial_overrides: dict[str, str] = Field(default_factory=dict)
+    #: The company number the called person sees.
+    caller_id: str = ""
+    default_region: str = "FR"
+    allowed_regions: list[str] = Field(default_factory=lambda: ["FR"])
+    allowed_prefixes: list[str] = Field(default_factory=list)
+    allow_toll_free: bool = True
+
+    @field_validator("dial_template")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        try:
+            out = v.format(e164="+1", digits="1", national="1")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"unknown placeholder or bad format: {exc}; use {{e164}}, {{digits}}, "
+                             "{national}") from None
+        if out == v:
+            raise ValueError("must contain {e164}, {digits} or {national}")
+        return v
+
+    @field_validator("dial_overrides")
+    @classmethod
+    def _overrides(cls, v: dict[str, str]) -> dict[str, str]:
+        for number in v:
+            if not _E164.match(number):
+                raise ValueError(f"key {number!r} is not an E.164 number (+CC...)")
+        return v
+
+    def number_policy(self) -> NumberPolicy:
+        return NumberPolicy(default_region=self.default_region, allowed_regions=frozenset(self.allowed_regions),
+                            allowed_prefixes=tuple(self.allowed_prefixes), allow_toll_free=self.allow_toll_free)
+
+    def dial_string(self, e164: str) -> str:
+        """The dial string of a validated number: an override if one is set, else the template."""
+        override = self.dial_overrides.get(e164)
+        if override is not None:
+            return override
+        return self.dial_template.format(e164=e164, digits=e164.lstrip("+"), national=national(e164))
 
 
 def ntype_name(ntype: int) -> str:

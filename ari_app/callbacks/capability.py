@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-import phonenumbers
 
 from ari_app.acd.adapter import ItemUpdate
 from ari_app.acd.core.model import QueueItem
@@ -41,7 +40,7 @@ from ari_app.callbacks.core import (
 )
 from ari_app.callbacks.hold import VirtualHold, play
 from ari_app.calls.direct import dial_failure
-from ari_app.numbers import NumberPolicy
+from ari_app.numbers import national
 from ari_app.store.db import is_transient
 
 if TYPE_CHECKING:
@@ -87,15 +86,6 @@ class Placed:
                    r["attempts"], r["max_attempts"], r["retry_delay"])
 
 
-def national(e164: str) -> str:
-    """Digits as dialled inside the country (0612345678), for whispers and dial templates."""
-    try:
-        num = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return "".join(ch for ch in e164 if ch.isdigit())
-    text = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL)
-    return "".join(ch for ch in text if ch.isdigit())
-
 
 class Callbacks:
     def __init__(self, service: Service) -> None:
@@ -104,10 +94,7 @@ class Callbacks:
         self.acd = service.acd
         self.cfg = service.settings.callbacks
         self.owner = service.settings.app_name
-        self.numbers = NumberPolicy(default_region=self.cfg.default_region,
-                                    allowed_regions=frozenset(self.cfg.allowed_regions),
-                                    allowed_prefixes=tuple(self.cfg.allowed_prefixes),
-                                    allow_toll_free=self.cfg.allow_toll_free)
+        self.numbers = self.cfg.number_policy()
         self.policies: dict[str, CallbackPolicy] = {}
         #: item id -> agent-first callbacks in the ACD and customer-first ones dialled/in queue.
         self.placed: dict[str, Placed] = {}
@@ -170,10 +157,7 @@ class Callbacks:
         return self.numbers.normalise(raw)
 
     def dial_string(self, e164: str) -> str:
-        override = self.cfg.dial_overrides.get(e164)
-        if override is not None:
-            return override
-        return self.cfg.dial_template.format(e164=e164, digits=e164.lstrip("+"), national=national(e164))
+        return self.cfg.dial_string(e164)
 
     @staticmethod
     def now() -> float:

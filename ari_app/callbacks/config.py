@@ -9,46 +9,16 @@ PostgreSQL like the queue itself.
 
 from __future__ import annotations
 
-import re
+from pydantic import Field
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-_E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
+from ari_app.numbers import DialOutSettings
 
 
-class CallbacksSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    #: Dial string of a validated number: {e164} (+33612345678), {digits} (33612345678),
-    #: {national} (0612345678).
-    dial_template: str = "PJSIP/{e164}@trunk"
-    #: E.164 number -> dial string, applied after validation. The sandbox maps test numbers to
-    #: simulated people with it.
-    dial_overrides: dict[str, str] = Field(default_factory=dict)
-    #: The company number the customer sees calling them back.
-    caller_id: str = ""
-    default_region: str = "FR"
-    allowed_regions: list[str] = Field(default_factory=lambda: ["FR"])
-    allowed_prefixes: list[str] = Field(default_factory=list)
-    allow_toll_free: bool = True
+class CallbacksSettings(DialOutSettings):
+    """Numbers and dial strings (`DialOutSettings`: dial template, overrides, number rules, the
+    caller id the customer sees), and how often the callbacks table is looked at."""
+
     #: Seconds between looks at the callbacks table (due scheduled callbacks, retries, expiry).
     poll_interval: float = Field(1.0, gt=0, le=60)
 
-    @field_validator("dial_template")
-    @classmethod
-    def _template(cls, v: str) -> str:
-        try:
-            out = v.format(e164="+1", digits="1", national="1")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"unknown placeholder or bad format: {exc}; use {{e164}}, {{digits}}, "
-                             "{national}") from None
-        if out == v:
-            raise ValueError("must contain {e164}, {digits} or {national}")
-        return v
 
-    @field_validator("dial_overrides")
-    @classmethod
-    def _overrides(cls, v: dict[str, str]) -> dict[str, str]:
-        for number in v:
-            if not _E164.match(number):
-                raise ValueError(f"key {number!r} is not an E.164 number (+CC...)")
-        return v

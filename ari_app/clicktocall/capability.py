@@ -17,17 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import phonenumbers
-
 from ari_app.acd.adapter import ItemUpdate
 from ari_app.acd.core.model import QueueItem
 from ari_app.ari import events as ev
 from ari_app.clicktocall import flows
-from ari_app.clicktocall.config import ClickToCallSettings, TargetConfig
+from ari_app.clicktocall.config import TargetConfig
 from ari_app.clicktocall.core.limits import AbuseLimiter, Limits
 from ari_app.clicktocall.core.status import Change, RequestStatus, from_item_update
 from ari_app.clicktocall.core.tokens import NonceLedger
-from ari_app.numbers import NumberPolicy
+from ari_app.numbers import national
 from ari_app.store.writer import Upsert
 
 if TYPE_CHECKING:
@@ -75,10 +73,7 @@ class ClickToCall:
 
         self.s = service
         self.cfg = service.settings.click_to_call
-        self.policy = NumberPolicy(default_region=self.cfg.default_region,
-                                   allowed_regions=frozenset(self.cfg.allowed_regions),
-                                   allowed_prefixes=tuple(self.cfg.allowed_prefixes),
-                                   allow_toll_free=self.cfg.allow_toll_free)
+        self.policy = self.cfg.number_policy()
         self.limiter = AbuseLimiter(Limits(**self.cfg.limits.model_dump()))
         self.nonces = NonceLedger()
         self.tracked: dict[str, Tracked] = {}
@@ -148,7 +143,7 @@ class ClickToCall:
         self.s.writer.submit(Upsert(TABLE, request_id, fields))
 
     def dial_string(self, e164: str) -> str:
-        return dial_string(self.cfg, e164)
+        return self.cfg.dial_string(e164)
 
     # ------------------------------------------------------------------ statuses
     def advance(self, request_id: str, status: str, *, agent_id: str | None = None,
@@ -218,19 +213,4 @@ class ClickToCall:
         self.s.recorder.set_call(req.id, callee=req.number, data=self.call_data(req))
 
 
-def dial_string(cfg: ClickToCallSettings, e164: str) -> str:
-    """The dial string of a validated number: an override if one is set, else the template."""
-    override = cfg.dial_overrides.get(e164)
-    if override is not None:
-        return override
-    return cfg.dial_template.format(e164=e164, digits=e164[1:], national=national(e164))
 
-
-def national(e164: str) -> str:
-    """Digits as dialled inside the country (0612345678), for whispers and dial templates."""
-    try:
-        num = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return "".join(ch for ch in e164 if ch.isdigit())
-    text = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL)
-    return "".join(ch for ch in text if ch.isdigit())

@@ -15,8 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from ari_app.numbers import DialOutSettings
+
 _TARGET = re.compile(r"^(queue|agent):[^\s:]+$")
-_E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
 
 
 def _check_target(value: str) -> str:
@@ -92,23 +93,14 @@ class LimitsConfig(BaseModel):
     concurrent_retry_after: float = Field(default=30.0, gt=0)
 
 
-class ClickToCallSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ClickToCallSettings(DialOutSettings):
+    """Sites, targets, limits and tokens; numbers and dial strings come from `DialOutSettings`
+    (toll-free numbers are refused by default here: a visitor could make us pay for any call)."""
+
     #: Site key -> site. Empty: the public endpoint refuses every request.
     sites: dict[str, SiteConfig] = Field(default_factory=dict)
     #: "queue:NAME" / "agent:ID" -> how to connect; targets not listed use the defaults.
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
-    #: The company number the visitor sees calling them.
-    caller_id: str = ""
-    #: Dial string of a validated number: {e164} (+33612345678), {digits} (33612345678),
-    #: {national} (0612345678).
-    dial_template: str = "PJSIP/{e164}@trunk"
-    #: E.164 number -> dial string, applied after validation (the number must pass the policy
-    #: first). The sandbox maps test numbers to simulated people with it.
-    dial_overrides: dict[str, str] = Field(default_factory=dict)
-    default_region: str = "FR"
-    allowed_regions: list[str] = Field(default_factory=lambda: ["FR"])
-    allowed_prefixes: list[str] = Field(default_factory=list)
     allow_toll_free: bool = False
     limits: LimitsConfig = Field(default_factory=lambda: LimitsConfig())
     #: Longest lifetime of a signed token, seconds.
@@ -127,25 +119,7 @@ class ClickToCallSettings(BaseModel):
             _check_target(key)
         return v
 
-    @field_validator("dial_template")
-    @classmethod
-    def _template(cls, v: str) -> str:
-        try:
-            out = v.format(e164="+1", digits="1", national="1")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"unknown placeholder or bad format: {exc}; use {{e164}}, {{digits}}, "
-                             "{national}") from None
-        if out == v:
-            raise ValueError("must contain {e164}, {digits} or {national}")
-        return v
 
-    @field_validator("dial_overrides")
-    @classmethod
-    def _overrides(cls, v: dict[str, str]) -> dict[str, str]:
-        for number in v:
-            if not _E164.match(number):
-                raise ValueError(f"key {number!r} is not an E.164 number (+CC...)")
-        return v
 
     @model_validator(mode="after")
     def _demo(self) -> ClickToCallSettings:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ari_app.clicktocall.capability import dial_string, national
 from ari_app.clicktocall.config import ClickToCallSettings
-from ari_app.numbers import NumberPolicy, NumberRefused
+from ari_app.numbers import NumberPolicy, NumberRefused, national
 from ari_app.settings import Settings
 
 CFG = ClickToCallSettings(dial_overrides={"+33612345001": "Local/human-ans1@sim-customer"})
@@ -23,7 +22,7 @@ POLICY = NumberPolicy(default_region=CFG.default_region, allowed_regions=frozens
     ("+33 (0)7 55 12 34 56", "PJSIP/+33755123456@trunk"),
 ])
 def test_good_numbers_and_their_dial_strings(typed, dial):
-    assert dial_string(CFG, POLICY.normalise(typed)) == dial
+    assert CFG.dial_string(POLICY.normalise(typed)) == dial
 
 
 @pytest.mark.parametrize(("typed", "reason"), [
@@ -50,9 +49,9 @@ def test_bad_numbers_are_refused_with_a_reason(typed, reason):
 
 def test_dial_template_placeholders():
     cfg = ClickToCallSettings(dial_template="SIP/trunk/{national}")
-    assert dial_string(cfg, "+33612345678") == "SIP/trunk/0612345678"
+    assert cfg.dial_string("+33612345678") == "SIP/trunk/0612345678"
     cfg = ClickToCallSettings(dial_template="PJSIP/{digits}@gw")
-    assert dial_string(cfg, "+33612345678") == "PJSIP/33612345678@gw"
+    assert cfg.dial_string("+33612345678") == "PJSIP/33612345678@gw"
     assert national("+32470123456") == "0470123456"
 
 
