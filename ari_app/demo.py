@@ -23,6 +23,7 @@ import aiohttp
 import asyncpg
 
 from ari_app.logs import setup_logging
+from ari_app.numbers import national
 
 QUEUES: dict[str, dict[str, Any]] = {
     "support": {"strategy": "longest-idle", "wrapup_time": 3, "ring_timeout": 12, "retry_delay": 1,
@@ -65,10 +66,6 @@ def demo_leads(n: int, rng: random.Random) -> list[dict[str, Any]]:
     kinds = ["human-ans3-hang15"] * 5 + ["machine-ans2"] * 2 + ["busy", "noanswer"]
     return [{"phone": f"+33612{i:06d}", "tz": local_zone_at(12), "name": f"Lead {i}", "sim": rng.choice(kinds)}
             for i in range(1, n + 1)]
-
-
-def national(e164: str) -> str:
-    return "0" + e164[3:]
 
 
 def demo_agents(n: int, rng: random.Random) -> list[dict[str, Any]]:
