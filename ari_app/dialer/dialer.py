@@ -47,6 +47,10 @@ class Dialer:
         self.undisposed: dict[str, OutboundCall] = {}
         self.flow = CallFlow(self)
         self.desk = AgentDesk(self)
+        reporting = getattr(service, "reporting", None)  # set by Reporting, added before us
+        if reporting is not None:
+            from ari_app.dialer.reports import campaign_intervals
+            reporting.interval_sources["campaign"] = campaign_intervals
         self.importer = Importer(self)
         self._lead_chains: dict[int, asyncio.Task[Any]] = {}
         self._watchers: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []

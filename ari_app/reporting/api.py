@@ -26,7 +26,7 @@ MAX_RANGE = timedelta(days=366)
 
 class IntervalQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    kind: str = Field("queue", description="queue | agent (| campaign once the dialer provides it)")
+    kind: str = Field("queue", description="queue | agent | campaign")
     from_: str | None = Field(None, alias="from", description="start: ISO date or date-time (default: today 00:00)")
     to: str | None = Field(None, description="end, exclusive: ISO date or date-time (default: now)")
     format: Literal["json", "csv"] = "json"

@@ -155,7 +155,7 @@ async def test_interval_report_api_json_and_csv(sandbox):
         mid = ag["2023-11-14T22:15:00+00:00"]
         assert float(mid["occupancy"]) == 0.15 and int(mid["calls_handled"]) == 1 and float(mid["available"]) == 670
         # Bad input names the field and changes nothing.
-        for params, field in (({"kind": "campaign"}, "kind"), ({"from": "yesterday"}, "from"),
+        for params, field in (({"kind": "weather"}, "kind"), ({"from": "yesterday"}, "from"),
                               ({"from": "2023-11-15", "to": "2023-11-14"}, "to"), ({"format": "xml"}, "format"),
                               ({"from": "2020-01-01", "to": "2023-01-01"}, "to"), ({"bogus": "1"}, "bogus")):
             r = await http.get("/api/v1/reports/intervals", params=params)
@@ -516,3 +516,42 @@ async def test_supervisor_sessions_left_open_by_a_previous_run_are_closed_at_sta
         assert rows["old-1"]["ended_at"] is not None and rows["old-1"]["outcome"] == "completed"
         assert json.loads(rows["old-1"]["data"])["ended_by"] == "app-restart"
         assert rows["other-app"]["ended_at"] is None
+
+
+async def test_campaign_interval_report_from_the_dial_attempts(sandbox):
+    """Per campaign and 15-minute interval: dials, answers, live answers, contacts, machines,
+    abandons (rate over live answers, as FTC TSR counts it) and talk time, from fixed attempts."""
+    t0 = datetime(2023, 11, 14, 9, 0, tzinfo=UTC)
+    attempts = [  # (campaign, seconds after t0, result, answered, talk seconds)
+        ("spring", 10, "connected", True, 120.0), ("spring", 20, "connected", True, 60.0),
+        ("spring", 30, "abandoned", True, None), ("spring", 40, "machine", True, None),
+        ("spring", 50, "busy", False, None), ("spring", 60, "no-answer", False, None),
+        ("spring", 16 * 60, "connected", True, 30.0),  # next interval
+        ("autumn", 5, "no-answer", False, None),
+    ]
+    conn = await asyncpg.connect(sandbox.info.database_url)
+    try:
+        for i, (campaign, dt, result, answered, talk) in enumerate(attempts):
+            at = t0 + timedelta(seconds=dt)
+            await conn.execute(
+                "INSERT INTO dial_attempts (id, campaign_id, dialed_at, answered_at, result, talk_seconds) "
+                "VALUES ($1, $2, $3, $4, $5, $6)", f"att-{i}", campaign, at,
+                at + timedelta(seconds=8) if answered else None, result, talk)
+    finally:
+        await conn.close()
+    async with running_service(sandbox) as service, api(service) as http:
+        r = await http.get("/api/v1/reports/intervals", params={"kind": "campaign", "from": "2023-11-14T09:00:00Z",
+                                                                  "to": "2023-11-14T10:00:00Z"})
+        assert r.status == 200, await r.text()
+        rows = {(x["campaign"], x["interval_start"]): x for x in (await r.json())["rows"]}
+        first = rows[("spring", "2023-11-14T09:00:00+00:00")]
+        assert (first["dials"], first["answered"], first["live_answers"], first["contacts"], first["machines"],
+                first["abandons"], first["not_reached"]) == (6, 4, 3, 2, 1, 1, 2)
+        assert first["abandon_rate"] == round(1 / 3, 4) and first["answer_rate"] == round(4 / 6, 4)
+        assert first["talk_seconds"] == 180.0
+        assert rows[("spring", "2023-11-14T09:15:00+00:00")]["contacts"] == 1
+        assert rows[("autumn", "2023-11-14T09:00:00+00:00")]["dials"] == 1
+        r = await http.get("/api/v1/reports/intervals", params={"kind": "campaign", "from": "2023-11-14",
+                                                                  "to": "2023-11-15", "format": "csv"})
+        assert r.status == 200 and r.content_type == "text/csv"
+        assert len(list(csv.DictReader(io.StringIO(await r.text())))) == 3
