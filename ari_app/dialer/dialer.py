@@ -47,10 +47,11 @@ class Dialer:
         self.undisposed: dict[str, OutboundCall] = {}
         self.flow = CallFlow(self)
         self.desk = AgentDesk(self)
-        reporting = getattr(service, "reporting", None)  # set by Reporting, added before us
-        if reporting is not None:
+        self.reporting = getattr(service, "reporting", None)  # set by Reporting, added before us
+        if self.reporting is not None:
             from ari_app.dialer.reports import campaign_intervals
-            reporting.interval_sources["campaign"] = campaign_intervals
+            self.reporting.interval_sources["campaign"] = campaign_intervals
+            self.reporting.extensions["campaigns"] = self.live_view
         self.importer = Importer(self)
         self._lead_chains: dict[int, asyncio.Task[Any]] = {}
         self._watchers: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
@@ -62,7 +63,26 @@ class Dialer:
         api.register(service.api, service, self)
 
     # ------------------------------------------------------------------ lifecycle
+    def live_view(self) -> list[dict[str, Any]]:
+        """Campaigns for the live statistics stream and the wallboard."""
+        out = []
+        for r in self.runners.values():
+            agents = [x for x in self.sessions.values() if x.campaign_id == r.id and x.state != "ended"]
+            out.append({"id": r.id, "mode": r.spec.to_dict().get("mode"), **r.view(),
+                        "agents": len(agents), "agents_ready": sum(1 for x in agents if x.state == "ready"),
+                        "agents_on_call": sum(1 for x in agents if x.state in ("reserved", "on_call"))})
+        return out
+
+    async def _publish_loop(self) -> None:
+        """While a campaign runs, its figures change without the ACD noticing: keep the stream fresh."""
+        while True:
+            await asyncio.sleep(1.0)
+            if self.reporting is not None and any(r.state == "running" for r in self.runners.values()):
+                self.reporting.mark_dirty()
+
     async def start(self) -> None:
+        if self.reporting is not None:
+            self.s.spawn(self._publish_loop(), name="dialer-publish")
         try:
             async with self.s.db.acquire() as conn:
                 released = await store.release_stale_claims(conn, self.owner)

@@ -389,6 +389,17 @@ async def test_wallboard_in_chromium_shows_a_waiting_caller_then_the_answer(sand
             await wait_for(f"{waiting}.textContent === '0' && "
                            "document.querySelector('[data-agent=\"a1\"]').dataset.state === 'on_call'")
             await page.screenshot(ARTIFACTS / "wallboard-answered.png")
+            # A running campaign shows up as its own card (the dialer feeds the same stream).
+            async with api(service) as http:
+                r = await http.put("/api/v1/campaigns/spring", json={
+                    "mode": "progressive", "queue": "support", "caller_id": '"Acme" <0100000000>',
+                    "dial_template": "Local/{sim}@sim-customer", "safe_harbor_message": "sound:vm-goodbye"})
+                assert r.status == 201, await r.text()
+                r = await http.post("/api/v1/campaigns/spring/start")
+                assert r.status == 200, await r.text()
+            card = "document.querySelector('[data-campaign=\"spring\"]')"
+            await wait_for(f"{card} !== null && {card}.textContent.includes('running')")
+            await page.screenshot(ARTIFACTS / "wallboard-campaign.png")
             assert page.errors == []
         await hangup_all(service)
 

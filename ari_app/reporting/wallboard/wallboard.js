@@ -77,6 +77,19 @@
       '<div class="muted">' + a.today.calls_handled + " calls · occ " + pct(a.today.occupancy) + "</div></div>";
   }
 
+  function campaignCard(c) {
+    return '<div class="card campaign" data-campaign="' + esc(c.id) + '">' +
+      "<h3>" + esc(c.id) + ' <span class="muted">' + esc(c.mode || "") + " · " + esc(c.state) + "</span></h3>" +
+      '<div class="big">' +
+      '<div><span class="value">' + c.calls_in_flight + '</span><span class="label">calls in flight</span></div>' +
+      '<div><span class="value">' + c.agents_ready + " / " + c.agents + '</span><span class="label">agents ready</span></div>' +
+      '<div><span class="value abandon">' + pct(c.abandon_rate_now) + '</span><span class="label">abandon rate (rule window)</span></div>' +
+      "</div>" +
+      '<div class="kv"><div><span>on a call</span>' + c.agents_on_call + "</div>" +
+      "<div><span>leads dialable</span>" + (c.dialable_leads == null ? "–" : c.dialable_leads) + "</div>" +
+      "<div><span>abandons still affordable</span>" + c.affordable_abandons + "</div></div></div>";
+  }
+
   function render(s) {
     last = s;
     skew = Date.now() / 1000 - s.at;
@@ -85,9 +98,12 @@
     const st = s.agent_states;
     $("#agent-summary").textContent = Object.keys(st).filter((k) => st[k]).map((k) => st[k] + " " + k.replace("_", " ")).join(" · ");
     $("#tz").textContent = s.timezone;
+    const campaigns = s.campaigns || [];
+    $("#campaigns").innerHTML = campaigns.map(campaignCard).join("");
+    $("#campaigns-section").hidden = campaigns.length === 0;
     const ext = [];
     for (const key of Object.keys(s)) {
-      if (["at", "queues", "agents", "agent_states", "today_since", "timezone"].includes(key)) continue;
+      if (["at", "queues", "agents", "agent_states", "today_since", "timezone", "campaigns"].includes(key)) continue;
       ext.push("<h2>" + esc(key) + "</h2><pre>" + esc(JSON.stringify(s[key], null, 1)) + "</pre>");
     }
     $("#extensions").innerHTML = ext.join("");
