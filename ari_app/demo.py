@@ -38,7 +38,9 @@ QUEUES: dict[str, dict[str, Any]] = {
 #: Callers who ask to be called back, and the web visitor, have numbers the sandbox maps to
 #: simulated customers that answer (in production the dial template reaches a real trunk).
 CALLBACK_NUMBERS = [f"+336555000{i:02d}" for i in range(1, 40)]
-VISITOR_NUMBER = "+33655500100"
+#: A different visitor number each run: click-to-call limits calls per number per hour, and the
+#: sandbox database (which holds that history) outlives a demo run.
+VISITOR_NUMBERS = [f"+336555002{i:02d}" for i in range(100)]
 
 
 def demo_settings(info: Any, port: int, token: str) -> Any:
@@ -50,7 +52,8 @@ def demo_settings(info: Any, port: int, token: str) -> Any:
         callbacks=CallbacksSettings(dial_overrides=customers, caller_id="0100000000", poll_interval=0.5),
         click_to_call=ClickToCallSettings(
             sites={"demo": SiteConfig(origins=["self"], targets=["queue:sales"])}, demo_site="demo",
-            caller_id="0100000000", dial_overrides={VISITOR_NUMBER: "Local/human-ans1-hang20@sim-customer"}))
+            caller_id="0100000000",
+            dial_overrides={n: "Local/human-ans1-hang20@sim-customer" for n in VISITOR_NUMBERS}))
 
 
 def local_zone_at(hour: int) -> str:
@@ -202,9 +205,12 @@ class Demo:
         await asyncio.sleep(min(20.0, (self.args.duration or 60) / 3))
         async with aiohttp.ClientSession(base) as browser:  # no API token: the endpoint is public
             r = await browser.post("/api/v1/click-to-call", headers={"Origin": base},
-                                   json={"number": national(VISITOR_NUMBER), "queue": "sales", "site_key": "demo",
+                                   json={"number": national(random.choice(VISITOR_NUMBERS)), "queue": "sales", "site_key": "demo",
                                          "context": {"page": "/pricing", "name": "Web visitor"}})
             body = await r.json()
+        if r.status != 202:
+            print(f"click-to-call refused ({r.status}): {body}", flush=True)
+            return
         self.click_to_call_id = body.get("id")
         print(f"a web visitor asked to be called (click-to-call {self.click_to_call_id}: {body.get('status')})",
               flush=True)
