@@ -29,6 +29,7 @@ from ari_app.acd.core.model import QueueItem
 from ari_app.acd.prompts import announcement_media
 from ari_app.ari import events as ev
 from ari_app.calls.direct import dial_failure
+from ari_app.watchers import Watchers
 
 if TYPE_CHECKING:
     from ari_app.service import Service
@@ -62,6 +63,7 @@ class ItemLink:
     bridge_id: str | None = None
     agent_channel: str | None = None
     agent_id: str | None = None
+    agent_offer: str | None = None  # the offer whose leg is bridged with the caller
     connected: bool = False
     ended: bool = False
     from_dialplan: bool = True
@@ -116,7 +118,7 @@ class AcdAdapter:
         self._persist_task: asyncio.Task[None] | None = None
         self._dirty = False
         self._restored = False
-        self._watchers: list[tuple[Any, asyncio.Future[None]]] = []
+        self._watchers = Watchers()
         #: Offers whose originate returned: their agent leg exists in Asterisk until we hear it
         #: ended. The periodic audit judges only these (see `audit`).
         self._rung: set[str] = set()
@@ -153,25 +155,12 @@ class AcdAdapter:
         self.execute(commands)
         self._timer_wakeup.set()
         if self._watchers:
-            self._check_watchers()
+            self._watchers.check()
         return commands
 
-    async def wait_until(self, predicate: Any, *, timeout: float) -> None:
-        """Wait until `predicate()` holds, re-checked after every event the engine handles
-        (for tests and tools that wait on ACD state rather than on an ARI event)."""
-        if predicate():
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._watchers.append((predicate, fut))
-        try:
-            await asyncio.wait_for(fut, timeout)
-        finally:
-            self._watchers = [(p, f) for p, f in self._watchers if f is not fut]
-
-    def _check_watchers(self) -> None:
-        for predicate, fut in self._watchers:
-            if not fut.done() and predicate():
-                fut.set_result(None)
+    async def wait_until(self, predicate: Callable[[], bool], *, timeout: float) -> None:
+        """Wait until `predicate()` holds, re-checked after every event the engine handles."""
+        await self._watchers.wait_until(predicate, timeout=timeout)
 
     async def start(self) -> None:
         self._timer_task = asyncio.create_task(self._timer_loop(), name="acd-timers")
@@ -461,15 +450,15 @@ class AcdAdapter:
         except Exception:
             log.exception("item observer failed", extra={"item_id": item_id})
         if self._watchers:
-            self._check_watchers()
+            self._watchers.check()
 
     def _teardown(self, link: ItemLink, *, gone: str | None = None) -> None:
         """End a connected call: hang up whichever side is still there (not `gone`, the leg whose
         end brought us here: a request for it would only earn a 404), drop the bridge."""
         self.items.pop(link.item_id, None)
         self.s.recorder.release(link.item_id)
-        if link.agent_channel:
-            self.offers = {k: o for k, o in self.offers.items() if o.channel_id != link.agent_channel}
+        if link.agent_offer is not None:
+            self.offers.pop(link.agent_offer, None)
         rest = self.s.ari.rest
 
         async def down() -> None:
@@ -559,6 +548,7 @@ class AcdAdapter:
             return
         link.connected = True
         link.agent_channel = offer.channel_id
+        link.agent_offer = offer.offer_id
         link.agent_id = c.agent_id
         link.bridge_id = self.s.ari.new_id("bridge")
         self.s.recorder.set_leg(offer.channel_id, outcome="answered")

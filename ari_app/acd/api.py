@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
@@ -11,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from ari_app.acd import store
 from ari_app.acd.core import events as ce
 from ari_app.acd.core.model import AgentConfig, ConfigError, QueueConfig
-from ari_app.http.api import Api, json_response, read_body
+from ari_app.http.api import Api, json_response, read_body, read_json_object
 from ari_app.http.errors import ApiError, not_found
 from ari_app.store.db import is_transient
 
@@ -31,16 +30,6 @@ class MoveBody(BaseModel):
     queue: str
     to_head: bool = False
 
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    try:
-        data = json.loads(raw or b"null")
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc.msg}", field="body") from None
-    if not isinstance(data, dict):
-        raise ApiError(422, "request body must be a JSON object", field="body")
-    return data
 
 
 def _config_error(exc: ConfigError) -> ApiError:
@@ -73,7 +62,7 @@ def register(api: Api, service: Service, acd: AcdAdapter) -> None:
                extra_responses={503: "database unavailable"})
     async def put_queue(request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        data = await _json_object(request)
+        data = await read_json_object(request)
         if "name" in data and data["name"] != name:
             raise ApiError(422, "name in the body differs from the URL", field="name")
         try:
@@ -109,7 +98,7 @@ def register(api: Api, service: Service, acd: AcdAdapter) -> None:
                extra_responses={503: "database unavailable"})
     async def put_agent(request: web.Request) -> web.Response:
         agent_id = request.match_info["agent_id"]
-        data = await _json_object(request)
+        data = await read_json_object(request)
         if "id" in data and data["id"] != agent_id:
             raise ApiError(422, "id in the body differs from the URL", field="id")
         try:

@@ -20,7 +20,7 @@ from ari_app.dialer import store
 from ari_app.dialer.campaigns import SpecError
 from ari_app.dialer.dnc import dnc_number, read_dnc_file
 from ari_app.dialer.leads import LeadFileError, read_rows
-from ari_app.http.api import Api, json_response, read_body, read_query
+from ari_app.http.api import Api, json_response, read_body, read_json_object, read_query
 from ari_app.http.errors import ApiError, from_validation_error, not_found
 from ari_app.store.db import is_transient
 
@@ -68,16 +68,6 @@ async def _raw(request: web.Request) -> bytes:
     return b"".join(chunks)
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    try:
-        data = json.loads(raw or b"null")
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc.msg}", field="body") from None
-    if not isinstance(data, dict):
-        raise ApiError(422, "request body must be a JSON object", field="body")
-    return data
-
 
 def register(api: Api, service: Service, dialer: Dialer) -> None:  # noqa: C901 - one route table
     def runner_of(request: web.Request) -> CampaignRunner:
@@ -108,7 +98,7 @@ def register(api: Api, service: Service, dialer: Dialer) -> None:  # noqa: C901 
                extra_responses={503: "database unavailable"})
     async def put_campaign(request: web.Request) -> web.Response:
         campaign_id = request.match_info["campaign_id"]
-        data = await _json_object(request)
+        data = await read_json_object(request)
         if "id" in data:
             if data.pop("id") != campaign_id:
                 raise ApiError(422, "id in the body differs from the URL", field="id")

@@ -26,6 +26,7 @@ from ari_app.dialer.model import AgentSession, OutboundCall, ts
 from ari_app.dialer.runner import CampaignRunner, lead_from_row
 from ari_app.http.errors import ApiError
 from ari_app.store.db import is_transient
+from ari_app.watchers import Watchers
 
 if TYPE_CHECKING:
     from ari_app.service import Service
@@ -54,7 +55,7 @@ class Dialer:
             self.reporting.extensions["campaigns"] = self.live_view
         self.importer = Importer(self)
         self._lead_chains: dict[int, asyncio.Task[Any]] = {}
-        self._watchers: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._watchers = Watchers()
         service.dialer = self  # type: ignore[attr-defined]
         service.routes["dialer-customer"] = self._stray
         service.routes["dialer-agent"] = self._stray
@@ -129,20 +130,11 @@ class Dialer:
         self.desk.apply_pending(campaign_id)
         if runner is not None:
             runner.wake()
-        for predicate, fut in self._watchers:
-            if not fut.done() and predicate():
-                fut.set_result(None)
+        self._watchers.check()
 
     async def wait_until(self, predicate: Callable[[], bool], *, timeout: float) -> None:
         """Wait until `predicate()` holds, re-checked at every call or agent change (for tests)."""
-        if predicate():
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._watchers.append((predicate, fut))
-        try:
-            await asyncio.wait_for(fut, timeout)
-        finally:
-            self._watchers = [(p, f) for p, f in self._watchers if f is not fut]
+        await self._watchers.wait_until(predicate, timeout=timeout)
 
     def lead_write(self, lead_id: int, fn: Callable[[asyncpg.Connection], Awaitable[Any]],
                    then: Callable[[], None] | None = None) -> None:

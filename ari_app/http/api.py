@@ -116,17 +116,27 @@ class Api:
         }
 
 
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object (an empty body is not one)."""
+    try:
+        data = json.loads(raw or b"null")
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"request body is not valid JSON: {exc.msg}", field="body") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, "request body must be a JSON object", field="body")
+    return data
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    return parse_json_object(await request.read())
+
+
 async def read_body(request: web.Request, model: type[M]) -> M:
     """Parse and validate a JSON body; errors name the field."""
     raw = await request.read()
     if not raw:
         raise ApiError(400, "request body is required (JSON)", field="body")
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc.msg}", field="body") from None
-    if not isinstance(data, dict):
-        raise ApiError(422, "request body must be a JSON object", field="body")
+    data = parse_json_object(raw)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
