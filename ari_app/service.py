@@ -224,14 +224,16 @@ class Service:
         return {"ari": bool(self.ari.connected), "database": await self.db.ping(), "accepting": self.accepting}
 
     # ------------------------------------------------------------------ event dispatch
-    async def _on_event(self, e: ev.Event) -> None:
+    def _on_event(self, e: ev.Event) -> Awaitable[Any] | None:
+        """Recorder first, then the owner of the channel (or bridge), or the StasisStart route.
+
+        Not a coroutine: it returns an awaitable only when a handler does, so the client can
+        dispatch most events inline (see `AriClient`)."""
         self.recorder.on_event(e)
         if isinstance(e, ev.ClientConnected):
-            await self.reconcile()
-            return
+            return self.reconcile()
         if isinstance(e, ev.StasisStart):
-            await self._on_stasis_start(e)
-            return
+            return self._on_stasis_start(e)
         channel = ev.field_of(e, "channel")
         handler = self.channel_handlers.get(channel.id) if channel is not None else None
         if handler is None:
@@ -240,35 +242,50 @@ class Service:
         if handler is not None:
             result = handler(e)
             if asyncio.iscoroutine(result):
-                await result
+                return self._then_forget(result, e)
+        self._forget(e)
+        return None
+
+    async def _then_forget(self, handling: Awaitable[None], e: ev.Event) -> None:
+        await handling
+        self._forget(e)
+
+    def _forget(self, e: ev.Event) -> None:
         if isinstance(e, ev.ChannelDestroyed):
             self.channel_handlers.pop(e.channel.id, None)
         elif isinstance(e, ev.BridgeDestroyed):
             self.bridge_handlers.pop(e.bridge.id, None)
 
-    async def _on_stasis_start(self, e: ev.StasisStart) -> None:
+    def _on_stasis_start(self, e: ev.StasisStart) -> Awaitable[None] | None:
         handler = self.channel_handlers.get(e.channel.id)
         if handler is not None:  # a leg we originated ourselves
             result = handler(e)
-            if asyncio.iscoroutine(result):
-                await result
-            return
+            return result if asyncio.iscoroutine(result) else None
         route = e.args[0] if e.args else ""
         target = self.routes.get(route)
         if target is None or not self.accepting:
             reason = "unknown route" if target is None else "shutting down"
             log.warning("refusing channel", extra={"channel_id": e.channel.id, "route": route, "reason": reason})
             self.spawn(self.quietly(self.ari.rest.channels.hangup(channel_id=e.channel.id, reason="congestion")))
-            return
+            return None
         result = target(e)
-        if asyncio.iscoroutine(result):
-            await result
+        return result if asyncio.iscoroutine(result) else None
 
     # ------------------------------------------------------------------ reconcile
+    async def _filter_events(self) -> None:
+        """Ask Asterisk not to send the event types nobody here uses (every connect: the filter
+        belongs to the application registration, which a reconnect may have renewed)."""
+        try:
+            await self.ari.rest.applications.set_event_filter(
+                application_name=self.settings.app_name, disallowed=self.settings.ari_ignored_events)
+        except ari_errors.AriError as exc:
+            log.warning("could not set the ARI event filter; receiving every event", extra={"error": str(exc)})
+
     async def reconcile(self) -> dict[str, Any]:
         """After every (re)connect: Asterisk does not replay events, so compare what it has with what
         we believe. Legs we think alive but Asterisk lost are closed; channels in our app we know
         nothing about follow `orphan_policy`. Capabilities then fix their own state."""
+        await self._filter_events()
         try:
             channels = await self.ari.rest.channels.list()
             bridges = await self.ari.rest.bridges.list()

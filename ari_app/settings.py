@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     app_name: str = Field("ari-app", description="Stasis application name")
     ari_ping_interval: float = 10.0
     ari_reconnect_max_delay: float = 10.0
+    ari_ignored_events: list[str] = Field(
+        default_factory=lambda: ["ChannelVarset", "ChannelDialplan"],
+        description="Event types Asterisk is asked not to send to the app (its eventFilter, set at every connect): "
+                    "no capability uses them, and a Local channel running dialplan sends dozens per call. [] = all")
 
     # --- PostgreSQL ----------------------------------------------------------------------
     database_url: SecretStr = SecretStr("postgresql://ari_app@127.0.0.1:5433/ari_app")
@@ -53,6 +57,9 @@ class Settings(BaseSettings):
 
     # --- Behaviour -----------------------------------------------------------------------
     queues_file: Path | None = Field(None, description="TOML file declaring queues and agents, loaded at start")
+    hold_music_delay: float = Field(0.3, ge=0, le=10, description="Seconds a queued caller waits before music on "
+                                    "hold starts: an agent who answers sooner (auto-answer headsets) is connected "
+                                    "without a burst of music, and Asterisk starts and stops none")
     orphan_policy: str = Field("hangup", description="What to do with channels in our app we know nothing about: hangup|adopt")
     log_level: str = "INFO"
 

@@ -27,6 +27,7 @@ from ari_app.acd.core import events as ce
 from ari_app.acd.core.engine import AcdEngine
 from ari_app.acd.core.model import QueueItem
 from ari_app.acd.prompts import announcement_media
+from ari_app.ari import errors as ari_errors
 from ari_app.ari import events as ev
 from ari_app.calls.direct import dial_failure
 from ari_app.watchers import Watchers
@@ -79,6 +80,10 @@ class ItemLink:
     entered_at: float | None = None
     priority: int = 0
     skills: dict[str, int] | None = None
+    #: Music on hold was started (and not stopped since): a connect or exit must stop it.
+    moh: bool = False
+    #: The announcement playing to the caller, if any: a connect cuts it short.
+    playback_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -404,6 +409,7 @@ class AcdAdapter:
             self.s.recorder.set_call(link.item_id, hangup_by="caller", outcome="abandoned")
             self.handle(ce.CallLeft(link.item_id))
             self.items.pop(link.item_id, None)
+            self._drop_bridge(link)
             self.notify(link.item_id, "abandoned")
 
     def _on_agent_event(self, offer: OfferLink, e: ev.Event) -> None:
@@ -492,8 +498,11 @@ class AcdAdapter:
         elif isinstance(c, cmd.StartHold):
             link = self.items.get(c.item_id)
             if link and link.channel_id:
-                self._serial(c.item_id, self.s.quietly(
-                    self.s.ari.rest.channels.start_moh(channel_id=link.channel_id)))
+                delay = self.s.settings.hold_music_delay
+                if delay > 0:
+                    asyncio.get_running_loop().call_later(delay, self._start_hold, link)
+                else:
+                    self._start_hold(link)
         elif isinstance(c, cmd.Announce):
             self._announce(c)
         elif isinstance(c, cmd.ExitQueue):
@@ -505,7 +514,43 @@ class AcdAdapter:
             if link is not None:
                 link.queue = c.to_queue
 
+    def _start_hold(self, link: ItemLink) -> None:
+        """Music for a caller still waiting (`hold_music_delay` after the core asked for it)."""
+        if link.connected or link.ended or link.moh or link.channel_id is None or self.items.get(link.item_id) is not link:
+            return
+        link.moh = True
+        self._serial(link.item_id, self.s.quietly(self.s.ari.rest.channels.start_moh(channel_id=link.channel_id)))
+
+    def _prepare_bridge(self, link: ItemLink) -> None:
+        """Create the caller's bridge while the first agent rings, so that an answer costs one
+        request (add both legs) before the two talk. It serves every offer of the item and goes
+        with the call (teardown) or with the caller (abandon, exit)."""
+        if link.bridge_id is not None or link.channel_id is None:
+            return
+        bridge_id = link.bridge_id = self.s.ari.new_id("bridge")
+        rest = self.s.ari.rest
+
+        async def create() -> None:
+            try:
+                await rest.bridges.create(bridge_id=bridge_id, type="mixing", name=self._bridge_name(link.item_id))
+            except Exception as exc:  # noqa: BLE001 - the connect creates it again if need be
+                log.warning("queue bridge not created", extra={"item_id": link.item_id, "error": str(exc)})
+        self._serial(link.item_id, create())
+
+    def _bridge_name(self, item_id: str) -> str:
+        """Names say whose bridges they are, so a reconcile can find its own leftovers."""
+        return f"{self.s.settings.app_name}:queue:{item_id}"
+
+    def _drop_bridge(self, link: ItemLink) -> None:
+        """The caller left without being connected: the bridge made for it goes too."""
+        bridge_id, link.bridge_id = link.bridge_id, None
+        if bridge_id is not None:
+            self._serial(link.item_id, self.s.quietly(self.s.ari.rest.bridges.destroy(bridge_id=bridge_id)))
+
     def _offer(self, c: cmd.Offer) -> None:
+        link = self.items.get(c.item_id)
+        if link is not None:
+            self._prepare_bridge(link)
         channel_id = self.s.ari.new_id("agent")
         offer = OfferLink(c.offer_id, c.item_id, c.agent_id, channel_id)
         self.offers[c.offer_id] = offer
@@ -550,7 +595,8 @@ class AcdAdapter:
         link.agent_channel = offer.channel_id
         link.agent_offer = offer.offer_id
         link.agent_id = c.agent_id
-        link.bridge_id = self.s.ari.new_id("bridge")
+        if link.bridge_id is None:
+            link.bridge_id = self.s.ari.new_id("bridge")
         self.s.recorder.set_leg(offer.channel_id, outcome="answered")
         self.s.recorder.set_call(c.item_id, agent_id=c.agent_id, outcome="answered")
         self.notify(c.item_id, "agent-answered", agent_id=c.agent_id)
@@ -559,23 +605,31 @@ class AcdAdapter:
             return
         rest = self.s.ari.rest
         bridge_id, caller, agent = link.bridge_id, link.channel_id, offer.channel_id
+        stop_music, link.moh = link.moh, False
+        if link.playback_id is not None:  # an announcement: cut it short, the agent is there
+            self.s.spawn(self.s.quietly(rest.playbacks.stop(playback_id=link.playback_id)))
+
+        async def join() -> None:
+            await rest.bridges.add_channel(bridge_id=bridge_id, channel=[caller, agent])
 
         async def bridge() -> None:
-            # The bridge and the end of the music at once: one round trip less between the
-            # agent's answer and the two talking (either failing still stops the connect).
-            for failed in await asyncio.gather(
-                    rest.bridges.create(bridge_id=bridge_id, type="mixing", name=f"queue-{c.item_id}"),
-                    self.s.quietly(rest.channels.stop_moh(channel_id=caller)), return_exceptions=True):
-                if isinstance(failed, BaseException):
-                    raise failed
-            await rest.bridges.add_channel(bridge_id=bridge_id, channel=[caller, agent])
+            # The bridge exists since the offer (`_prepare_bridge`): adding both legs and ending
+            # the music go out together, one round trip between the answer and the two talking.
+            try:
+                await asyncio.gather(join(), *([self.s.quietly(rest.channels.stop_moh(channel_id=caller))]
+                                                if stop_music else []))
+            except ari_errors.AriHttpError as exc:
+                if exc.status != 404:  # 404: no such bridge (its creation failed): make it now
+                    raise
+                await rest.bridges.create(bridge_id=bridge_id, type="mixing", name=self._bridge_name(c.item_id))
+                await join()
         self._serial(c.item_id, bridge())
 
     async def _connect_agent_first(self, link: ItemLink, offer: OfferLink) -> None:
         """The agent answered a channel-less item: whisper to them, dial the customer, bridge."""
         rest, ari = self.s.ari.rest, self.s.ari
         assert link.bridge_id is not None
-        await rest.bridges.create(bridge_id=link.bridge_id, type="mixing", name=f"queue-{link.item_id}")
+        await rest.bridges.create(bridge_id=link.bridge_id, type="mixing", name=self._bridge_name(link.item_id))
         if link.whisper:
             playback_id = ari.new_id("pb")
             done = ari.expect_event("PlaybackFinished", playback_id=playback_id, timeout=30)
@@ -690,12 +744,18 @@ class AcdAdapter:
             playback_id = self.s.ari.new_id("pb")
             done = self.s.ari.expect_event("PlaybackFinished", playback_id=playback_id, timeout=60)
             try:
-                await self.s.quietly(rest.channels.stop_moh(channel_id=channel))
+                if link.moh:
+                    link.moh = False
+                    await self.s.quietly(rest.channels.stop_moh(channel_id=channel))
+                link.playback_id = playback_id
                 await rest.channels.play(channel_id=channel, media=media, playback_id=playback_id)
                 await done
             except Exception:  # noqa: BLE001 - gone caller or failed prompt: back to music
                 done.cancel()
-            if not link.connected and not link.ended:
+            finally:
+                link.playback_id = None
+            if not link.connected and not link.ended and not link.moh:
+                link.moh = True
                 await self.s.quietly(rest.channels.start_moh(channel_id=channel))
         self._serial(c.item_id, play())
 
@@ -708,6 +768,7 @@ class AcdAdapter:
                 self.s.recorder.release(c.item_id)
             return
         link.ended = True
+        self._drop_bridge(link)
         self.s.channel_handlers.pop(link.channel_id, None)
         takeover = self.exit_handlers.get(c.destination or "")
         if takeover is not None:
@@ -716,8 +777,11 @@ class AcdAdapter:
         rest, channel = self.s.ari.rest, link.channel_id
         dest = c.destination
 
+        music, link.moh = link.moh, False
+
         async def leave() -> None:
-            await self.s.quietly(rest.channels.stop_moh(channel_id=channel))
+            if music:
+                await self.s.quietly(rest.channels.stop_moh(channel_id=channel))
             await self.s.quietly(rest.channels.set_variable(channel_id=channel, variable="QUEUESTATUS",
                                                             value=_QUEUESTATUS.get(c.reason, "CONTINUE")))
             if dest and dest.startswith("context:"):
@@ -751,6 +815,12 @@ class AcdAdapter:
     async def on_reconcile(self, result: dict[str, Any]) -> None:
         self._check_alive(set(result["channels"]), set(result["bridges"]), restarted=self._restored)
         self._restored = False
+        # Empty queue bridges no item knows: made while an agent rang, just before a crash.
+        known = {link.bridge_id for link in self.items.values()}
+        prefix = self._bridge_name("")
+        for bridge in result["bridges"].values():
+            if bridge.name.startswith(prefix) and not bridge.channels and bridge.id not in known:
+                self.s.spawn(self.s.quietly(self.s.ari.rest.bridges.destroy(bridge_id=bridge.id)))
 
     async def _audit_loop(self) -> None:
         while True:
@@ -808,8 +878,8 @@ class AcdAdapter:
                 self.s.recorder.close_lost(link.channel_id, datetime.now(UTC))
                 self._caller_gone(link)
             elif restarted and not link.connected:
-                self._serial(link.item_id, self.s.quietly(
-                    self.s.ari.rest.channels.start_moh(channel_id=link.channel_id)))
+                link.moh = False  # Asterisk kept playing it, or not: start it again either way
+                self._start_hold(link)
         for agent_id in [a.id for a in self.engine.agents() if a.status == "on_call"]:
             if not any(o.agent_id == agent_id for o in self.offers.values()) and not any(
                     link.agent_id == agent_id and link.connected for link in self.items.values()):

@@ -374,3 +374,92 @@ async def test_agent_logs_in_and_pauses_from_the_phone(sandbox):
         states = [r["state"] for r in await fetch(sandbox.info.database_url,
                                                   "SELECT state FROM agent_states WHERE agent_id = '1001' ORDER BY id")]
         assert states == ["available", "paused", "available", "logged_out"]
+
+
+class RestSpy:
+    """Counts the ARI requests a test cares about, passing them through to Asterisk."""
+
+    def __init__(self, service: Service, *names: str) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self._changed = asyncio.Event()
+        channels = service.ari.rest.channels
+        for name in names:
+            real = getattr(channels, name)
+
+            async def spy(*, _real=real, _name=name, **kw: Any) -> Any:
+                self.calls.append((_name, kw.get("channel_id", "")))
+                self._changed.set()
+                return await _real(**kw)
+            setattr(channels, name, spy)
+
+    def count(self, name: str, channel_id: str) -> int:
+        return self.calls.count((name, channel_id))
+
+    async def wait(self, name: str, channel_id: str, *, timeout: float) -> None:
+        async def seen() -> None:
+            while not self.count(name, channel_id):
+                self._changed.clear()
+                await self._changed.wait()
+        await asyncio.wait_for(seen(), timeout)
+
+
+async def test_music_on_hold_only_for_callers_who_wait(sandbox):
+    """An agent who answers within `hold_music_delay` (auto-answer) gets the caller without a
+    burst of music; a caller who waits hears music, stopped when the agent answers."""
+    async with running_service(sandbox, hold_music_delay=0.5) as service:
+        spy = RestSpy(service, "start_moh", "stop_moh")
+        await setup_queue(service, "support", {"strategy": "ring-all", "wrapup_time": 0}, [("a1", "ans0")])
+        quick = await call_queue(service, "support", options="priority=0")
+        await service.ari.expect(bridged_with(quick), timeout=10)
+        gone = service.ari.expect(left_app(quick), timeout=10)
+        await service.ari.rest.channels.hangup(channel_id=quick)
+        await gone
+        async with api(service) as http:
+            r = await http.post("/api/v1/agents/a1/state", json={"state": "paused", "reason": "test"})
+            assert r.status == 200
+        waiting = await call_queue(service, "support", options="priority=0")
+        await spy.wait("start_moh", waiting, timeout=5)
+        async with api(service) as http:
+            r = await http.post("/api/v1/agents/a1/state", json={"state": "available"})
+            assert r.status == 200
+        await service.ari.expect(bridged_with(waiting), timeout=10)
+        await spy.wait("stop_moh", waiting, timeout=5)
+        assert spy.count("start_moh", quick) == 0 and spy.count("stop_moh", quick) == 0
+        assert spy.count("start_moh", waiting) == 1
+        await hangup_all(service)
+
+
+async def test_the_bridge_made_while_the_agent_rings_goes_with_an_abandon(sandbox):
+    async with running_service(sandbox) as service:
+        await setup_queue(service, "support", {"strategy": "ring-all", "ring_timeout": 30}, [("a1", "noanswer")])
+        caller = await call_queue(service, "support", "patience2")
+        name = f"{service.settings.app_name}:queue:{caller}"
+        await service.acd.wait_until(lambda: any(o.item_id == caller for o in service.acd.offers.values()),
+                                     timeout=10)
+        chain = service.acd._chains.get(caller)
+        if chain is not None:
+            await chain  # the item's REST work so far, the bridge's creation included
+        assert name in [b.name for b in await service.ari.rest.bridges.list()]  # made while the agent rings
+        await service.ari.expect(left_app(caller), timeout=10)
+        chain = service.acd._chains.get(caller)
+        if chain is not None:
+            await chain  # the abandon's REST work: the bridge's removal
+        assert name not in [b.name for b in await service.ari.rest.bridges.list()]
+
+
+async def test_dialplan_chatter_is_filtered_at_asterisk(sandbox):
+    """The app asks Asterisk not to send the event types nobody uses (Local channels running
+    dialplan send dozens per call), and none arrives during a call."""
+    async with running_service(sandbox) as service:
+        app = await service.ari.rest.applications.get(application_name=service.settings.app_name)
+        assert {f["type"] for f in app.events_disallowed} == {"ChannelVarset", "ChannelDialplan"}
+        kinds: list[str] = []
+        service.ari.on_event(lambda e: kinds.append(e.type))
+        await setup_queue(service, "support", {"strategy": "ring-all"}, [("a1", "ans0")])
+        caller = await call_queue(service, "support")
+        await service.ari.expect(bridged_with(caller), timeout=10)
+        gone = service.ari.expect(left_app(caller), timeout=10)
+        await service.ari.rest.channels.hangup(channel_id=caller)
+        await gone
+        assert "StasisStart" in kinds and "ChannelEnteredBridge" in kinds
+        assert not {"ChannelVarset", "ChannelDialplan"} & set(kinds)

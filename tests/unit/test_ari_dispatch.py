@@ -152,6 +152,44 @@ async def test_queue_dispatch_is_in_order_one_at_a_time(client: AriClient) -> No
     assert log == ["start c1", "end c1", "start c2", "end c2", "start c3", "end c3"]
 
 
+async def test_events_are_dispatched_inline_when_nothing_is_pending(client: AriClient) -> None:
+    """The common case costs no task switch: a sync handler sees the event inside the sink."""
+    seen: list[str] = []
+    client.on_event(lambda e: seen.append(ev.channel_id_of(e) or ""))
+    await client.start()
+    client._enqueue(event("StasisEnd", "c1"))
+    assert seen == ["c1"]
+
+
+async def test_sync_handlers_wait_behind_an_awaited_one(client: AriClient) -> None:
+    """Once one event's handler awaits, later events queue behind it, for every handler, and
+    inline dispatch resumes when the backlog is empty."""
+    log: list[str] = []
+    release, c2_done = asyncio.Event(), asyncio.Event()
+
+    async def slow_for_c1(e: Event) -> None:
+        await release.wait()
+        log.append(f"slow {ev.channel_id_of(e)}")
+
+    def sync(e: Event) -> None:
+        log.append(f"sync {ev.channel_id_of(e)}")
+        if ev.channel_id_of(e) == "c2":
+            c2_done.set()
+
+    client.on_event(lambda e: slow_for_c1(e) if ev.channel_id_of(e) == "c1" else None)
+    client.on_event(sync)
+    await client.start()
+    client._enqueue(event("StasisEnd", "c1"))
+    client._enqueue(event("StasisEnd", "c2"))
+    await asyncio.sleep(0)
+    assert log == []  # c1 waits in its first handler; c2 may not overtake it in the second
+    release.set()
+    await asyncio.wait_for(c2_done.wait(), 2)
+    assert log == ["slow c1", "sync c1", "sync c2"]
+    client._enqueue(event("StasisEnd", "c3"))
+    assert log[-1] == "sync c3"  # the backlog is empty: inline again
+
+
 async def test_handler_exception_is_logged_and_dispatch_goes_on(
     client: AriClient, caplog: pytest.LogCaptureFixture
 ) -> None:
