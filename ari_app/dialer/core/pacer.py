@@ -267,6 +267,10 @@ class PredictivePacer:
         self.local_target = self.cap * target_fraction
         self.last_soft: int = 0
         self.last_hard: int = 0
+        # seconds of decisions, and of those where the abandon budget (not the forecast, the trunks or
+        # the leads) set the count: how long a new campaign stays held by its hard limit
+        self.seconds_decided = 0.0
+        self.seconds_budget_bound = 0.0
         self.trace: list[tuple[float, int, int, float, int, int]] | None = None
 
     # -- feedback ----------------------------------------------------------------------------
@@ -334,6 +338,7 @@ class PredictivePacer:
     def decide(self, state: PacingState, now: float) -> int:
         self._feedback(state, now)
         w = self._sample_weight(now)
+        self.seconds_decided += w
         idle = state.agents_idle
         ringing = state.ringing
         ring_total = 0
@@ -350,6 +355,7 @@ class PredictivePacer:
         if hard <= covered:
             self.last_soft = hard
             if hard < room:  # the budget, not the trunks, is holding us at progressive
+                self.seconds_budget_bound += w
                 self._risk_sum += w * (1.25 * max(0, f + hard - idle) + 1.0)
                 self._risk_ticks += w
             return hard
@@ -449,6 +455,8 @@ class PredictivePacer:
             self._risk_sum += w * at_risk
         else:
             self._risk_sum += w * (1.25 * at_risk + 1.0)
+            if hard < room:
+                self.seconds_budget_bound += w
         self._risk_ticks += w
         self.last_soft = n
         if self.trace is not None:
