@@ -120,12 +120,26 @@ class Row:
     dials: int
     humans: int
     wall: float
+    budget_bound: float = float("nan")  # ours: share of the shift's decisions set by the abandon budget
+
+
+def _bound_share(pacer: Pacer, before: tuple[float, float]) -> float:
+    if not isinstance(pacer, PredictivePacer):
+        return float("nan")
+    decided = pacer.seconds_decided - before[0]
+    return (pacer.seconds_budget_bound - before[1]) / decided if decided > 0 else float("nan")
+
+
+def _counters(pacer: Pacer) -> tuple[float, float]:
+    if isinstance(pacer, PredictivePacer):
+        return (pacer.seconds_decided, pacer.seconds_budget_bound)
+    return (0.0, 0.0)
 
 
 Task = tuple[Cell, str, Vici | None, float, int, int]  # cell, pacer, vici, hours, salt, days
 
 
-def _row(cell: Cell, kind: str, day: int, vici: Vici | None, res: SimResult) -> Row:
+def _row(cell: Cell, kind: str, day: int, vici: Vici | None, res: SimResult, bound: float = float("nan")) -> Row:
     return Row(
         cell=cell,
         pacer=kind,
@@ -141,6 +155,7 @@ def _row(cell: Cell, kind: str, day: int, vici: Vici | None, res: SimResult) -> 
         dials=res.dials,
         humans=res.human_connects + res.abandons - res.machine_abandons,
         wall=res.wall_seconds,
+        budget_bound=bound,
     )
 
 
@@ -162,11 +177,13 @@ def _run(task: Task) -> list[Row]:
         if day > 1 and iso_rate is not None and isinstance(pacer, PredictivePacer):
             iso_pacer, iso_stats, iso_ledger = copy.deepcopy((pacer, stats, ledger))
             iso_pacer.target_fraction = max(0.01, min(1.0, iso_rate / iso_pacer.cap))
+            before = _counters(iso_pacer)
             res = simulate(params, iso_pacer, seed, stats=iso_stats, ledger=iso_ledger)
-            rows.append(_row(cell, "predictive-iso", day, (iso_rate, 0.0, False), res))
+            rows.append(_row(cell, "predictive-iso", day, (iso_rate, 0.0, False), res, _bound_share(iso_pacer, before)))
+        before = _counters(pacer)
         res = simulate(params, pacer, seed, stats=stats, ledger=ledger)
         ledger = res.ledger
-        rows.append(_row(cell, kind, day, None if kind == "predictive" else vici, res))
+        rows.append(_row(cell, kind, day, None if kind == "predictive" else vici, res, _bound_share(pacer, before)))
     return rows
 
 
@@ -204,6 +221,10 @@ def tune_vicidial(cells: Iterable[Cell], hours: float, jobs: int) -> dict[str, R
     return best
 
 
+def _share(x: float) -> str:
+    return "-" if x != x else f"{100 * x:.0f}%"
+
+
 def _pct(x: float) -> str:
     return "-" if x != x else f"{100 * x:.2f}%"
 
@@ -230,8 +251,8 @@ def _day_tables(rows: list[Row], cells: list[Cell], day: int) -> list[str]:
     ]
     summary = [
         "",
-        "| agents | answer | AHT | talk ours/VICIdial tuned | ours/VICIdial default | ours/progressive | abandon (30-day window) ours / tuned / default | worst instant ours / tuned / default | iso: talk ours/tuned | iso: abandon shift ours / tuned |",
-        "|---:|---:|---:|---:|---:|---:|---|---|---:|---|",
+        "| agents | answer | AHT | talk ours/VICIdial tuned | ours/VICIdial default | ours/progressive | abandon (30-day window) ours / tuned / default | worst instant ours / tuned / default | iso: talk ours/tuned | iso: abandon shift ours / tuned | ours held by the budget |",
+        "|---:|---:|---:|---:|---:|---:|---|---|---:|---|---:|",
     ]
     for cell in cells:
         for kind in ROWS:
@@ -258,7 +279,8 @@ def _day_tables(rows: list[Row], cells: list[Cell], day: int) -> list[str]:
                 f"| {cell.agents} | {int(cell.answer * 100)}% | {int(cell.handle)} s | {o.talk / v.talk:.2f} | "
                 f"{o.talk / d.talk:.2f} | {o.talk / p.talk:.2f} | "
                 f"{_pct(o.abandon_window)} / {_pct(v.abandon_window)} / {_pct(d.abandon_window)} | "
-                f"{_pct(o.abandon_worst)} / {_pct(v.abandon_worst)} / {_pct(d.abandon_worst)} | {iso_cols} |"
+                f"{_pct(o.abandon_worst)} / {_pct(v.abandon_worst)} / {_pct(d.abandon_worst)} | {iso_cols} | "
+                f"{_share(o.budget_bound)} |"
             )
     return out + summary
 
@@ -292,6 +314,10 @@ def render(rows: list[Row], cells: list[Cell], days: int, elapsed: float, jobs: 
         "`progressive` = one call per idle agent (never abandons). `ours iso` (day 2) = the same campaign",
         "history as ours, but with its abandon target set to the rate the tuned VICIdial reached in tuning,",
         "to compare talk at (about) the same abandon rate.",
+        "`ours held by the budget` = share of the shift in which our pacer placed exactly what the hard",
+        "abandon budget allowed (fewer than the trunks and leads allowed). With the guarantee the calls in",
+        "flight beyond the idle agents never exceed c/(1-c) x the live answers in the window (1 per 32.3 at",
+        "3%), so a new campaign ramps up only as fast as its own live answers arrive (`ari_app/dialer/core/ledger.py`).",
         "",
         "## Day 1: a new campaign (empty abandon ledger)",
         "",

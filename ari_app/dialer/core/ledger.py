@@ -54,6 +54,18 @@ older live answers have aged out (e.g. a campaign that stops for good right afte
 measured ``W - P`` later). With the default ``P = W/2`` each abandon is backed by answers that stay in
 its windows for at least half a window.
 
+*How tight it is.* The bound already charges an at-risk call what its abandon really costs: it adds 1 to
+``N`` *and* 1 to ``D`` (``-(1-c)``, not ``-1``). Calls that ended, or whose AMD said machine, are not in
+``F``. It cannot be relaxed further without a probability: all calls in flight may be answered live at
+the same instant and no busy agent is ever certain to finish. One sound refinement was measured and
+left out: an agent whose wrap-up ends on a system timer within ``connect_within`` is free before any call
+in flight can abandon (no call waiting), so it could count as idle; in the simulator (5 s wrap-ups) it
+moved day-1 talk time by -0.8 to +0.1 min/h, within one seed's noise, and the shell would have to defer a
+pause or logout at the end of such a wrap-up as it does for idle agents. The price of the guarantee is the ramp of a new campaign:
+after ``H`` live answers (and no abandon) at most ``c*H/(1-c)`` calls may be in flight beyond the idle
+agents (``H/32.3`` at 3%). At a 10% answer rate a full team needs several calls in flight per agent, so
+any pacer with this guarantee spends its first hours held at that limit however it forecasts.
+
 AMD false positives (Ofcom) are not caused by pacing, so the budget limits them separately: new
 calls may use AMD only while :meth:`AbandonBudget.amd_allowance` is positive; calls placed without
 AMD go straight to an agent (or are counted as abandons if none is free, under the same ``R``

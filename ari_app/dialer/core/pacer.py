@@ -255,14 +255,22 @@ class PredictivePacer:
         self._fb_last: tuple[int, int] = (0, 0)
         self._ab_ewma = 0.0
         self._need_ewma = 0.0
-        self._ticks = 0
-        self._soft_bound_ticks = 0
+        # Per-decision samples for the feedback, weighted by the seconds since the previous decision,
+        # so a caller that asks twice for one tick (the shell re-decides at the dial moment) or at an
+        # irregular cadence does not count some moments more than others.
+        self._last_decide: float | None = None
+        self._ticks = 0.0
+        self._soft_bound_ticks = 0.0
         self._risk_sum = 0.0
-        self._risk_ticks = 0
+        self._risk_ticks = 0.0
         self._risk_ewma = 0.0
         self.local_target = self.cap * target_fraction
         self.last_soft: int = 0
         self.last_hard: int = 0
+        # seconds of decisions, and of those where the abandon budget (not the forecast, the trunks or
+        # the leads) set the count: how long a new campaign stays held by its hard limit
+        self.seconds_decided = 0.0
+        self.seconds_budget_bound = 0.0
         self.trace: list[tuple[float, int, int, float, int, int]] | None = None
 
     # -- feedback ----------------------------------------------------------------------------
@@ -290,15 +298,15 @@ class PredictivePacer:
         if self._risk_ticks:
             self._risk_ewma = self._risk_ewma * decay + (1.0 - decay) * (self._risk_sum / self._risk_ticks)
         self._risk_sum = 0.0
-        self._risk_ticks = 0
+        self._risk_ticks = 0.0
         slack = min(rb.affordable_abandons for rb in state.budget.rules)
         excess = slack - self.reserve_factor * self._risk_ewma
         target = self.cap + excess * (1.0 - self.cap) / upcoming
         self.local_target = min(self.cap * self.target_fraction, max(0.1 * self.cap, target))
         # threshold = local target x a bounded correction learnt from the realised rate
-        soft_binding = self._soft_bound_ticks >= 0.5 * max(1, self._ticks)
-        self._ticks = 0
-        self._soft_bound_ticks = 0
+        soft_binding = self._soft_bound_ticks >= 0.5 * max(1.0, self._ticks)
+        self._ticks = 0.0
+        self._soft_bound_ticks = 0.0
         if self._need_ewma > 0:
             realised = self._ab_ewma / self._need_ewma
             err = (self.local_target - realised) / self.local_target
@@ -320,8 +328,17 @@ class PredictivePacer:
         return fc
 
     # -- decision ----------------------------------------------------------------------------
+    def _sample_weight(self, now: float) -> float:
+        last = self._last_decide
+        self._last_decide = now
+        if last is None:
+            return 1.0
+        return min(5.0, max(0.0, now - last))
+
     def decide(self, state: PacingState, now: float) -> int:
         self._feedback(state, now)
+        w = self._sample_weight(now)
+        self.seconds_decided += w
         idle = state.agents_idle
         ringing = state.ringing
         ring_total = 0
@@ -338,8 +355,9 @@ class PredictivePacer:
         if hard <= covered:
             self.last_soft = hard
             if hard < room:  # the budget, not the trunks, is holding us at progressive
-                self._risk_sum += 1.25 * max(0, f + hard - idle) + 1.0
-                self._risk_ticks += 1
+                self.seconds_budget_bound += w
+                self._risk_sum += w * (1.25 * max(0, f + hard - idle) + 1.0)
+                self._risk_ticks += w
             return hard
         fc = self._tables(state, now)
         k_n = self.grid
@@ -430,14 +448,16 @@ class PredictivePacer:
             else:
                 hi = mid - 1
         n = lo
-        self._ticks += 1
+        self._ticks += w
         at_risk = max(0, f + n - idle)
         if n < hard:
-            self._soft_bound_ticks += 1
-            self._risk_sum += at_risk
+            self._soft_bound_ticks += w
+            self._risk_sum += w * at_risk
         else:
-            self._risk_sum += 1.25 * at_risk + 1.0
-        self._risk_ticks += 1
+            self._risk_sum += w * (1.25 * at_risk + 1.0)
+            if hard < room:
+                self.seconds_budget_bound += w
+        self._risk_ticks += w
         self.last_soft = n
         if self.trace is not None:
             self.trace.append((now, n, hard, p_abandon(n + 1), idle, f))

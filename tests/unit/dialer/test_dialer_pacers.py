@@ -193,3 +193,23 @@ def test_vicidial_calls_to_place() -> None:
     assert v.decide(s, 0.0) == 10 - 9  # round(2 * 5 ready) - (8 ringing + 1 queued)
     v = VicidialAdaptPacer(VicidialSettings(auto_dial_level=1.0))
     assert v.decide(state(idle=5, busy=[30.0] * 15, ringing=[(2.0, 8)]), 0.0) == 0
+
+
+def test_predictive_feedback_is_not_skewed_by_a_second_decision_in_the_same_tick() -> None:
+    """The shell decides once to claim leads and again at the dial moment: the feedback's averages are
+    weighted by time, so the extra decision (milliseconds later) barely counts."""
+    led = ledger_with(humans=3000)
+    once, twice = PredictivePacer(CFG), PredictivePacer(CFG)
+    for pacer, repeat in ((once, False), (twice, True)):
+        stats = LiveStats(answer_prior=0.4, need_prior=0.8)
+        for t in range(0, 200):
+            now = 1000.0 + t
+            stats.counters.needs_agent += 2
+            stats.counters.abandons += 1 if t % 50 == 0 else 0
+            # alternate a state where the budget holds the pacer at progressive with one where it forecasts
+            s = state(idle=0, busy=[200.0 if t % 2 else 5.0] * 20, stats=stats, ledger=led, now=now)
+            pacer.decide(s, now)
+            if repeat and t % 2:
+                pacer.decide(s, now + 0.002)
+    assert twice._risk_ewma == pytest.approx(once._risk_ewma, rel=0.01)
+    assert twice.threshold == pytest.approx(once.threshold, rel=0.01)
