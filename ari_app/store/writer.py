@@ -25,6 +25,7 @@ import json
 import logging
 import random
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -156,10 +157,10 @@ class RecordWriter:
     def upsert_leg(self, channel_id: str, **fields: Any) -> None:
         self.submit(Upsert("call_legs", channel_id, fields))
 
-    def submit_rows(self, table: str, scope: str, rows: dict[RowKey, dict[str, Any] | None]) -> None:
+    def submit_rows(self, table: str, scope: str, rows: Mapping[RowKey, dict[str, Any] | None]) -> None:
         """Replace (with a JSON document) or delete (None) rows of `scope`, atomically."""
         if rows:
-            self.submit(RowSet(table, scope, rows))
+            self.submit(RowSet(table, scope, dict(rows)))
 
     def queue_event(self, *, at: datetime, event: str, queue: str | None, call_id: str | None = None,
                     agent_id: str | None = None, data: dict[str, Any] | None = None) -> None:

@@ -229,6 +229,57 @@ async def test_app_restart_keeps_waiting_callers_in_order(sandbox):
         await hangup_all(second)
 
 
+async def state_rows(sandbox, app: str) -> dict[tuple[str, str], Any]:
+    rows = await fetch(sandbox.info.database_url,
+                       "SELECT kind, key, updated_at FROM acd_state_rows WHERE app = $1", app)
+    return {(r["kind"], r["key"]): r["updated_at"] for r in rows}
+
+
+async def test_app_restart_with_agents_in_wrapup_and_paused_then_only_changed_rows_are_written(sandbox):
+    """The state is stored one row per record: after a restart callers keep their order and
+    agents their states, and a persist after one event rewrites only the rows it touched."""
+    async with running_service(sandbox) as first:
+        await setup_queue(first, "support", {"strategy": "linear", "wrapup_time": 600},
+                          [("a1", "ans0"), ("a2", "ans0")], login=False)
+        async with api(first) as http:
+            assert (await http.post("/api/v1/agents/a2/state", json={"state": "available"})).status == 200
+        c0 = await call_queue(first, "support", number="0600000000")
+        await first.ari.expect(bridged_with(c0), timeout=10)
+        await first.ari.rest.channels.hangup(channel_id=c0)
+        await first.acd.wait_until(lambda: first.acd.engine.agent("a2").status == "wrapup", timeout=10)
+        async with api(first) as http:
+            assert (await http.post("/api/v1/agents/a1/state", json={"state": "available"})).status == 200
+            r = await http.post("/api/v1/agents/a1/state", json={"state": "paused", "reason": "lunch"})
+            assert r.status == 200
+        c1 = await call_queue(first, "support", number="0600000001")
+        c2 = await call_queue(first, "support", number="0600000002")
+        wrapup_until = first.acd.engine.agent("a2").wrapup_until
+        app = first.settings.app_name
+    rows = await state_rows(sandbox, app)
+    assert set(rows) == {("engine", ""), ("queue", "support"), ("agent", "a1"), ("agent", "a2"),
+                         ("item", c1), ("item", c2)}  # c0's rows deleted with its call
+    async with running_service(sandbox) as second:
+        eng = second.acd.engine
+        assert eng.position(c1) == 1 and eng.position(c2) == 2
+        a1, a2 = eng.agent("a1"), eng.agent("a2")
+        assert (a1.status, a1.pause_reason) == ("paused", "lunch")
+        assert (a2.status, a2.wrapup_until) == ("wrapup", wrapup_until)
+        await second.writer.flush(timeout=5)
+        await asyncio.sleep(0.3)  # start-up settled (configs re-applied, persisted)
+        await second.writer.flush(timeout=5)
+        before, written = await state_rows(sandbox, app), second.writer.stats.rows_written
+        c3 = await call_queue(second, "support", number="0600000003")
+        await asyncio.sleep(0.3)  # one persist interval and then some
+        await second.writer.flush(timeout=5)
+        after = await state_rows(sandbox, app)
+        assert set(after) == set(before) | {("item", c3)}
+        changed = {k for k in before if after[k] != before[k]}
+        assert changed == {("engine", ""), ("queue", "support")}  # clock and counters; c3 is new
+        assert second.writer.stats.rows_written - written == 3
+        assert eng.position(c3) == 3
+        await hangup_all(second)
+
+
 @pytest.mark.parametrize("how", ["graceful", "crash"])
 async def test_asterisk_restart_mid_call_frees_the_agent_and_closes_the_call(sandbox, how):
     """crash: no hangup event reaches the app; reconcile must notice the vanished legs and free
