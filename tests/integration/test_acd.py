@@ -6,8 +6,10 @@ call left in PostgreSQL (calls, queue_events, agent_states)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import asyncpg
 import pytest
 
 from ari_app.ari import events as ev
@@ -278,6 +280,51 @@ async def test_app_restart_with_agents_in_wrapup_and_paused_then_only_changed_ro
         assert second.writer.stats.rows_written - written == 3
         assert eng.position(c3) == 3
         await hangup_all(second)
+
+
+def legacy_snapshot(service: Service) -> dict[str, Any]:
+    """The `acd_state` row versions before sql/007 wrote: the engine snapshot (version 1: one
+    timers list in firing order) and the links."""
+    from dataclasses import asdict
+
+    engine = service.acd.engine.snapshot()
+    timers = []
+    for kind, key_of in (("agents", lambda d: d["config"]["id"]), ("items", lambda d: d["item"]["id"]),
+                         ("offers", lambda d: d["id"])):
+        for record in engine[kind]:
+            for name, (deadline, order) in record.pop("timers").items():
+                timers.append((order, [name, key_of(record), deadline]))
+    engine.pop("timer_seq")
+    engine.update(version=1, timers=[t for _, t in sorted(timers)])
+    return {"engine": engine, "items": {k: asdict(v) for k, v in service.acd.items.items()},
+            "offers": {k: asdict(v) for k, v in service.acd.offers.items()}}
+
+
+async def test_a_snapshot_from_before_state_rows_is_restored_once_then_kept_as_rows(sandbox):
+    async with running_service(sandbox) as first:
+        await setup_queue(first, "support", {"strategy": "ring-all"}, [("a1", "ans0")], login=False)
+        c1 = await call_queue(first, "support", number="0600000001")
+        c2 = await call_queue(first, "support", number="0600000002")
+        snap, app = legacy_snapshot(first), first.settings.app_name
+    # as an older version left the database: one snapshot row, no state rows
+    conn = await asyncpg.connect(sandbox.info.database_url)
+    try:
+        await conn.execute("DELETE FROM acd_state_rows")
+        await conn.execute("INSERT INTO acd_state (id, snapshot) VALUES ($1, $2::jsonb)", app, json.dumps(snap))
+    finally:
+        await conn.close()
+    async with running_service(sandbox) as second:
+        assert second.acd.engine.position(c1) == 1 and second.acd.engine.position(c2) == 2
+        assert await fetch(sandbox.info.database_url, "SELECT id FROM acd_state") == []
+        rows = await state_rows(sandbox, app)
+        assert {("engine", ""), ("queue", "support"), ("agent", "a1"), ("item", c1), ("item", c2)} <= set(rows)
+    async with running_service(sandbox) as third:  # from the rows now
+        assert third.acd.engine.position(c1) == 1 and third.acd.engine.position(c2) == 2
+        bridged = third.ari.expect(bridged_with(c1), timeout=10)
+        async with api(third) as http:
+            assert (await http.post("/api/v1/agents/a1/state", json={"state": "available"})).status == 200
+        await bridged
+        await hangup_all(third)
 
 
 @pytest.mark.parametrize("how", ["graceful", "crash"])

@@ -7,7 +7,8 @@ are rebuilt from the primary records on restore, so a snapshot stores only the l
 Incremental persistence: every change to a primary record (or to a timer, which belongs to
 the item, agent or offer it is named after) adds the record's key to a ``touched_*`` set;
 :meth:`State.take_changes` resolves them against the records that exist then (present: to
-write, gone: to delete), so a persist costs O(changes), not O(state).
+write, gone: to delete), so a persist costs O(changes), not O(state). The sets grow until
+taken: whoever persists takes them after every batch of events.
 """
 
 from __future__ import annotations
