@@ -200,6 +200,13 @@ class AcdAdapter:
     STATE_TABLE = "acd_state_rows"
     PERSIST_INTERVAL = 0.1
 
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state in one dict (tools, tests; what `restore` reads). Persisting no longer
+        uses it: it costs O(state)."""
+        return {"engine": self.engine.snapshot(),
+                "items": {k: asdict(v) for k, v in self.items.items()},
+                "offers": {k: asdict(v) for k, v in self.offers.items()}}
+
     def state_rows(self, *, everything: bool = False) -> dict[tuple[str, ...], dict[str, Any] | None]:
         """The rows changed since the last call (all of them with `everything`); None: delete."""
         eng = self.engine
