@@ -159,17 +159,29 @@ class Service:
         self.http_port = sockets[0].getsockname()[1] if sockets else self.settings.http_port
 
     async def _load_acd(self) -> None:
-        """Queue state survives restarts: the last snapshot first (waiting callers in order, agents
-        in their states), then configuration from the database and the queues file on top."""
+        """Queue state survives restarts: the stored state first (waiting callers in order, agents
+        in their states), then configuration from the database and the queues file on top.
+
+        The state is one row per record (sql/007). An instance upgraded from a version that kept
+        one snapshot row in `acd_state` finds no rows: it restores from the snapshot, writes it
+        as rows and deletes the snapshot, in one transaction (so never both, never neither)."""
         from ari_app.acd import store as acd_store
         from ari_app.acd.core import events as ce
         queues, agents = [], []
         try:
             async with self.db.acquire() as conn:
-                snap = await acd_store.load_snapshot(conn, self.settings.app_name)
-                if snap:
+                app = self.settings.app_name
+                rows = await acd_store.load_rows(conn, app)
+                if rows:
+                    self.acd.restore_rows(rows)
+                    log.info("ACD state restored", extra={"items": len(self.acd.items), "rows": len(rows)})
+                elif snap := await acd_store.load_snapshot(conn, app):
                     self.acd.restore(snap)
-                    log.info("ACD state restored", extra={"items": len(self.acd.items)})
+                    async with conn.transaction():
+                        await acd_store.save_rows(conn, app, self.acd.state_rows(everything=True))
+                        await acd_store.delete_snapshot(conn, app)
+                    log.info("ACD state restored from a snapshot, stored as rows from now on",
+                             extra={"items": len(self.acd.items)})
                 queues, agents = await acd_store.load_configs(conn)
         except Exception as exc:  # noqa: BLE001 - start without stored config; the file still applies
             log.warning("could not load ACD state from the database", extra={"error": type(exc).__name__})

@@ -27,6 +27,7 @@ from ari_app.acd.core import events as ce
 from ari_app.acd.core.engine import AcdEngine
 from ari_app.acd.core.model import QueueItem
 from ari_app.acd.prompts import announcement_media
+from ari_app.acd.tracking import LinkMap, Tracked
 from ari_app.ari import errors as ari_errors
 from ari_app.ari import events as ev
 from ari_app.calls.direct import dial_failure
@@ -55,7 +56,7 @@ def _ts(at: float) -> datetime:
 
 
 @dataclass
-class ItemLink:
+class ItemLink(Tracked):
     """Asterisk side of a queue item."""
 
     item_id: str
@@ -101,7 +102,7 @@ class ItemUpdate:
 
 
 @dataclass
-class OfferLink:
+class OfferLink(Tracked):
     offer_id: str
     item_id: str
     agent_id: str
@@ -113,8 +114,9 @@ class AcdAdapter:
     def __init__(self, service: Service, *, audit_interval: float = 15.0) -> None:
         self.s = service
         self.engine = AcdEngine(id_prefix=f"{int(time.time() * 1000):x}-")
-        self.items: dict[str, ItemLink] = {}
-        self.offers: dict[str, OfferLink] = {}
+        # LinkMaps: they remember what changed since the last persist
+        self.items: LinkMap[ItemLink] = LinkMap()
+        self.offers: LinkMap[OfferLink] = LinkMap()
         self.audit_interval = audit_interval
         self._chains: dict[str, asyncio.Task[Any]] = {}
         self._timer_wakeup = asyncio.Event()
@@ -195,40 +197,86 @@ class AcdAdapter:
                 log.exception("ACD tick failed")
 
     # ------------------------------------------------------------------ persistence
+    #: The state is stored one row per record in `acd_state_rows` (kind, key): the engine's
+    #: scalars ("engine", ""), each queue and agent, and each item and offer with the adapter's
+    #: link to its channels ({"rt": engine record or None, "link": link or None}). A persist
+    #: writes only the rows changed since the last one, in one transaction; a restore reads them
+    #: all. Cost: O(changes), ~0.1 ms after an event whatever the number of callers waiting.
+    STATE_TABLE = "acd_state_rows"
+    PERSIST_INTERVAL = 0.1
+
     def snapshot(self) -> dict[str, Any]:
+        """The whole state in one dict (tools, tests; what `restore` reads). Persisting no longer
+        uses it: it costs O(state)."""
         return {"engine": self.engine.snapshot(),
                 "items": {k: asdict(v) for k, v in self.items.items()},
                 "offers": {k: asdict(v) for k, v in self.offers.items()}}
 
-    def persist(self) -> float:
-        """Queue the current state for the writer (merged with any unwritten earlier state);
-        return the seconds it took to build."""
-        if not self._dirty:
-            return 0.0
+    def state_rows(self, *, everything: bool = False) -> dict[tuple[str, ...], dict[str, Any] | None]:
+        """The rows changed since the last call (all of them with `everything`); None: delete."""
+        eng = self.engine
+        changes = eng.take_changes(everything=everything)
+        rows: dict[tuple[str, ...], dict[str, Any] | None] = {("engine", ""): eng.dump_scalars()}
+        for kind in ("queue", "agent"):
+            for key in changes.changed[kind] | changes.removed[kind]:
+                rows[(kind, key)] = eng.dump_record(kind, key)
+        maps: tuple[tuple[str, LinkMap[Any]], ...] = (("item", self.items), ("offer", self.offers))
+        for kind, links in maps:
+            keys = changes.changed[kind] | changes.removed[kind] | links.take_touched()
+            if everything:
+                keys.update(links)
+            for key in keys:
+                rt, link = eng.dump_record(kind, key), links.get(key)
+                rows[(kind, key)] = None if rt is None and link is None else {
+                    "rt": rt, "link": None if link is None else asdict(link)}
+        return rows
+
+    def persist(self) -> int:
+        """Queue the rows changed since the last persist for the writer (merged with any unwritten
+        earlier ones); return how many."""
+        if not (self._dirty or self.items.touched or self.offers.touched):
+            return 0
         self._dirty = False
-        started = time.perf_counter()
-        self.s.writer.submit_state(self.s.settings.app_name, self.snapshot())
-        return time.perf_counter() - started
+        rows = self.state_rows()
+        self.s.writer.submit_rows(self.STATE_TABLE, self.s.settings.app_name, rows)
+        return len(rows)
 
-    #: The snapshot is the whole engine state, so its cost grows with waiting callers and agents.
-    #: The loop waits PERSIST_COST_FACTOR times the last snapshot's cost (at least `interval`),
-    #: which keeps persistence (snapshot plus its JSON encoding in the writer, about half as much
-    #: again) near 5% of the event loop at any size: every 100 ms at bench scale, about every
-    #: 6 s with 10,000 callers waiting and 1,000 agents (one snapshot: ~155 ms + ~80 ms of JSON,
-    #: 4.8 MB). What remains is that pause itself; incremental persistence would remove it.
-    PERSIST_COST_FACTOR = 40.0
-
-    async def _persist_loop(self, interval: float = 0.1) -> None:
-        delay = interval
+    async def _persist_loop(self) -> None:
         while True:
-            await asyncio.sleep(delay)
-            cost = self.persist()
-            delay = max(interval, self.PERSIST_COST_FACTOR * cost) if cost else interval
+            await asyncio.sleep(self.PERSIST_INTERVAL)
+            self.persist()
+
+    def restore_rows(self, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Rebuild from the rows of `acd_state_rows` (kind, key, state)."""
+        scalars: dict[str, Any] | None = None
+        records: dict[str, list[dict[str, Any]]] = {"queue": [], "agent": [], "item": [], "offer": []}
+        links: dict[str, dict[str, dict[str, Any]]] = {"item": {}, "offer": {}}
+        for kind, key, state in rows:
+            if kind == "engine":
+                scalars = state
+            elif kind in ("queue", "agent"):
+                records[kind].append(state)
+            else:
+                if state.get("rt") is not None:
+                    records[kind].append(state["rt"])
+                if state.get("link") is not None:
+                    links[kind][key] = state["link"]
+        if scalars is None:
+            raise ValueError("ACD state rows without the engine row")
+        self.engine = AcdEngine.restore_records(
+            scalars, records["queue"], records["agent"], records["item"], records["offer"],
+            id_prefix=f"{int(time.time() * 1000):x}-")
+        self._adopt(links["item"], links["offer"])
 
     def restore(self, snap: dict[str, Any]) -> None:
+        """Rebuild from a whole snapshot: {"engine": AcdEngine.snapshot(), "items": links,
+        "offers": links} (the `acd_state` row of versions before incremental persistence)."""
         self.engine = AcdEngine.restore(snap["engine"], id_prefix=f"{int(time.time() * 1000):x}-")
-        self.items = {k: ItemLink(**v) for k, v in snap.get("items", {}).items()}
-        self.offers = {k: OfferLink(**v) for k, v in snap.get("offers", {}).items()}
+        self._adopt(snap.get("items", {}), snap.get("offers", {}))
+
+    def _adopt(self, items: dict[str, dict[str, Any]], offers: dict[str, dict[str, Any]]) -> None:
+        self.items = LinkMap((k, ItemLink(**v)) for k, v in items.items())
+        self.offers = LinkMap((k, OfferLink(**v)) for k, v in offers.items())
         self._rung = set(self.offers)
         for link in self.items.values():
             if link.channel_id:

@@ -1,8 +1,9 @@
-"""ACD configuration and snapshot in PostgreSQL.
+"""ACD configuration and runtime state in PostgreSQL.
 
 Configuration changes from the API are written synchronously (the caller gets an answer only once
 the change is durable; if the database is down the change is refused with 503 and nothing changes).
-The runtime snapshot goes through the batched writer instead, since it changes with every event.
+The runtime state (one row per record in `acd_state_rows`, see `AcdAdapter.state_rows`) goes
+through the batched writer instead, since it changes with every event.
 """
 
 from __future__ import annotations
@@ -47,9 +48,28 @@ async def delete_agent(conn: asyncpg.Connection, agent_id: str) -> bool:
     return (await conn.execute("DELETE FROM acd_agents WHERE id = $1", agent_id)) != "DELETE 0"
 
 
+async def load_rows(conn: asyncpg.Connection, app: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """The ACD state rows of app instance `app`: (kind, key, state)."""
+    rows = await conn.fetch("SELECT kind, key, state FROM acd_state_rows WHERE app = $1", app)
+    return [(r["kind"], r["key"], _json(r["state"])) for r in rows]
+
+
+async def save_rows(conn: asyncpg.Connection, app: str, rows: dict[tuple[str, ...], dict[str, Any] | None]) -> None:
+    """Write state rows directly (the one-time upgrade from a snapshot; at run time the writer does)."""
+    await conn.executemany(
+        "INSERT INTO acd_state_rows (app, kind, key, state) VALUES ($1, $2, $3, $4::jsonb) "
+        "ON CONFLICT (app, kind, key) DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
+        [(app, kind, key, json.dumps(state)) for (kind, key), state in rows.items() if state is not None])
+
+
 async def load_snapshot(conn: asyncpg.Connection, state_id: str) -> dict[str, Any] | None:
+    """The whole-state snapshot versions before sql/007 kept in `acd_state` (read once, to upgrade)."""
     row = await conn.fetchrow("SELECT snapshot FROM acd_state WHERE id = $1", state_id)
     return _json(row["snapshot"]) if row else None
+
+
+async def delete_snapshot(conn: asyncpg.Connection, state_id: str) -> None:
+    await conn.execute("DELETE FROM acd_state WHERE id = $1", state_id)
 
 
 def load_file(path: Path) -> tuple[list[QueueConfig], list[AgentConfig]]:

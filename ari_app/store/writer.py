@@ -10,7 +10,12 @@ handling); a single task writes batches in one transaction each.
   capped backoff. On a bad statement the batch is split and the offending op is logged and
   written to the reject file; the rest land.
 - The buffer is bounded in memory; beyond the bound ops spill to a JSON-lines file and are read
-  back once the backlog drains. `close()` flushes before returning.
+  back once the backlog drains (while anything is spilled, newer ops follow it to the file, so
+  they are still written after it). `close()` flushes before returning.
+- State kept as many rows (the ACD's one row per queue, agent, item, offer) goes as a `RowSet`:
+  rows of one scope to replace or delete, written in one transaction whatever their number, so
+  the stored state is never half of one persist and half of the next. Pending row sets of the
+  same scope merge (the newer version of each row wins, a deletion included).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import logging
 import random
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -35,13 +41,17 @@ log = logging.getLogger(__name__)
 UPSERT_TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "calls": ("id", {"created_at": "now()"}),
     "call_legs": ("channel_id", {"created_at": "now()", "call_id": "$key", "role": "'other'"}),
-    "acd_state": ("id", {}),
+    "acd_state": ("id", {}),  # before sql/007 (a spill file may still name it)
     "supervisor_sessions": ("id", {"created_at": "now()", "mode": "'listen'", "agent_id": "''",
                                    "supervisor_endpoint": "''"}),
     "dial_attempts": ("id", {"created_at": "now()"}),
     "click_to_call_requests": ("id", {"created_at": "now()"}),
 }
 APPEND_TABLES = {"queue_events", "agent_states"}
+#: Tables written as row sets: the scope column, the key columns, the (jsonb) value column.
+ROWSET_TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "acd_state_rows": ("app", ("kind", "key"), "state"),
+}
 
 
 @dataclass
@@ -57,7 +67,20 @@ class Append:
     row: dict[str, Any]
 
 
-Op = Upsert | Append
+RowKey = tuple[str, ...]
+
+
+@dataclass
+class RowSet:
+    """Rows of `table` within `scope` (e.g. one app's ACD state): each key's document becomes
+    the row's value column, None deletes the row. Written in one transaction."""
+
+    table: str
+    scope: str
+    rows: dict[RowKey, dict[str, Any] | None]
+
+
+Op = Upsert | Append | RowSet
 
 
 def _merge(older: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +100,9 @@ class WriterStats:
     retries: int = 0
     rejected: int = 0
     spilled: int = 0
+    #: Rows of row sets written and deleted.
+    rows_written: int = 0
+    rows_deleted: int = 0
     last_error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -100,6 +126,8 @@ class RecordWriter:
         self._max_backoff = max_backoff
         self._upserts: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._appends: list[Append] = []
+        self._rowsets: OrderedDict[tuple[str, str], dict[RowKey, dict[str, Any] | None]] = OrderedDict()
+        self._rowset_rows = 0
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -114,7 +142,9 @@ class RecordWriter:
             raise ValueError(f"unknown upsert table {op.table}")
         if isinstance(op, Append) and op.table not in APPEND_TABLES:
             raise ValueError(f"unknown append table {op.table}")
-        if self.pending >= self._buffer_limit and self._spool_dir is not None:
+        if isinstance(op, RowSet) and op.table not in ROWSET_TABLES:
+            raise ValueError(f"unknown row set table {op.table}")
+        if self._spool_dir is not None and (self._spilled_count or self.pending >= self._buffer_limit):
             self._spill(op)
         else:
             self._enqueue(op)
@@ -127,9 +157,10 @@ class RecordWriter:
     def upsert_leg(self, channel_id: str, **fields: Any) -> None:
         self.submit(Upsert("call_legs", channel_id, fields))
 
-    def submit_state(self, state_id: str, snapshot: dict[str, Any]) -> None:
-        """A capability's runtime snapshot (one row per id; only the latest unwritten one is kept)."""
-        self.submit(Upsert("acd_state", state_id, {"snapshot": snapshot}))
+    def submit_rows(self, table: str, scope: str, rows: Mapping[RowKey, dict[str, Any] | None]) -> None:
+        """Replace (with a JSON document) or delete (None) rows of `scope`, atomically."""
+        if rows:
+            self.submit(RowSet(table, scope, dict(rows)))
 
     def queue_event(self, *, at: datetime, event: str, queue: str | None, call_id: str | None = None,
                     agent_id: str | None = None, data: dict[str, Any] | None = None) -> None:
@@ -142,7 +173,20 @@ class RecordWriter:
                                             "old_state": old_state, "reason": reason}))
 
     def _enqueue(self, op: Op, *, front: bool = False) -> None:
-        if isinstance(op, Upsert):
+        if isinstance(op, RowSet):
+            k = (op.table, op.scope)
+            pending = self._rowsets.get(k)
+            self._rowset_rows -= len(pending) if pending else 0
+            if pending is None:
+                pending = self._rowsets[k] = dict(op.rows)
+            elif front:  # an older set going back in front of a newer one
+                pending = self._rowsets[k] = {**op.rows, **pending}
+            else:
+                pending.update(op.rows)
+            if front:
+                self._rowsets.move_to_end(k, last=False)
+            self._rowset_rows += len(pending)
+        elif isinstance(op, Upsert):
             k = (op.table, op.key)
             if front:
                 newer = self._upserts.pop(k, None)
@@ -159,7 +203,7 @@ class RecordWriter:
 
     @property
     def pending(self) -> int:
-        return len(self._upserts) + len(self._appends) + self._spilled_count
+        return len(self._upserts) + len(self._appends) + self._rowset_rows + self._spilled_count
 
     # ----------------------------------------------------------------------------- spill file
     def _spool_file(self, name: str) -> Path:
@@ -168,8 +212,7 @@ class RecordWriter:
         return self._spool_dir / name
 
     def _spill(self, op: Op) -> None:
-        record = {"kind": "upsert", "table": op.table, "key": op.key, "fields": op.fields} \
-            if isinstance(op, Upsert) else {"kind": "append", "table": op.table, "row": op.row}
+        record = _op_record(op)
         with self._spool_file("spill.jsonl").open("a") as f:
             f.write(json.dumps(record, default=_encode) + "\n")
         self._spilled_count += 1
@@ -188,6 +231,8 @@ class RecordWriter:
             rec = json.loads(line, object_hook=_decode)
             if rec["kind"] == "upsert":
                 self._enqueue(Upsert(rec["table"], rec["key"], rec["fields"]))
+            elif rec["kind"] == "rows":
+                self._enqueue(RowSet(rec["table"], rec["scope"], {tuple(k): v for k, v in rec["rows"]}))
             else:
                 self._enqueue(Append(rec["table"], rec["row"]))
 
@@ -195,7 +240,7 @@ class RecordWriter:
         self.stats.rejected += 1
         log.error("record rejected by the database", extra={"table": op.table, "error": str(exc)})
         if self._spool_dir is not None:
-            rec = {"op": op.__dict__, "error": str(exc)}
+            rec = {"op": _op_record(op), "error": str(exc)}
             with self._spool_file("rejected.jsonl").open("a") as f:
                 f.write(json.dumps(rec, default=_encode) + "\n")
 
@@ -228,9 +273,9 @@ class RecordWriter:
     async def _run(self) -> None:
         backoff = 0.1
         while True:
-            if not self._upserts and not self._appends:
+            if not self._upserts and not self._appends and not self._rowsets:
                 self._unspill()
-            if not self._upserts and not self._appends:
+            if not self._upserts and not self._appends and not self._rowsets:
                 self._idle.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
@@ -257,6 +302,10 @@ class RecordWriter:
 
     def _take_batch(self) -> list[Op]:
         batch: list[Op] = []
+        while self._rowsets and len(batch) < self._batch_size:  # each whole, however large
+            (table, scope), rows = self._rowsets.popitem(last=False)
+            self._rowset_rows -= len(rows)
+            batch.append(RowSet(table, scope, rows))
         while self._upserts and len(batch) < self._batch_size:
             (table, key), fields = self._upserts.popitem(last=False)
             batch.append(Upsert(table, key, fields))
@@ -279,8 +328,19 @@ class RecordWriter:
 
     async def _write(self, batch: list[Op]) -> None:
         groups: dict[tuple[str, str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+        written = deleted = 0
         for op in batch:
-            if isinstance(op, Upsert):
+            if isinstance(op, RowSet):
+                key_cols = ROWSET_TABLES[op.table][1]
+                for key, fields in op.rows.items():
+                    if fields is None:
+                        groups.setdefault(("d", op.table, key_cols), []).append((op.scope, *key))
+                        deleted += 1
+                    else:
+                        groups.setdefault(("r", op.table, key_cols), []).append(
+                            (op.scope, *key, json.dumps(fields, default=_encode)))
+                        written += 1
+            elif isinstance(op, Upsert):
                 cols = tuple(sorted(op.fields))
                 groups.setdefault(("u", op.table, cols), []).append(
                     (op.key, *(_db_value(op.fields[c]) for c in cols)))
@@ -290,10 +350,27 @@ class RecordWriter:
                     tuple(_db_value(op.row[c]) for c in cols))
         async with self._db.acquire() as conn, conn.transaction():
             for (kind, table, cols), rows in groups.items():
-                sql = _upsert_sql(table, cols) if kind == "u" else _append_sql(table, cols)
+                if kind == "u":
+                    sql = _upsert_sql(table, cols)
+                elif kind == "a":
+                    sql = _append_sql(table, cols)
+                else:
+                    sql = _rowset_sql(table, delete=kind == "d")
                 await conn.executemany(sql, rows)
         self.stats.written += len(batch)
         self.stats.batches += 1
+        self.stats.rows_written += written
+        self.stats.rows_deleted += deleted
+
+
+def _op_record(op: Op) -> dict[str, Any]:
+    """An op as JSON (the spill and reject files)."""
+    if isinstance(op, Upsert):
+        return {"kind": "upsert", "table": op.table, "key": op.key, "fields": op.fields}
+    if isinstance(op, RowSet):
+        return {"kind": "rows", "table": op.table, "scope": op.scope,
+                "rows": [[list(k), v] for k, v in op.rows.items()]}
+    return {"kind": "append", "table": op.table, "row": op.row}
 
 
 def _db_value(v: Any) -> Any:
@@ -327,6 +404,18 @@ def _upsert_sql(table: str, cols: tuple[str, ...]) -> str:
            f"ON CONFLICT ({key_col}) DO UPDATE SET {', '.join(sets)}")
     _SQL_CACHE[cache_key] = sql
     return sql
+
+
+def _rowset_sql(table: str, *, delete: bool) -> str:
+    scope_col, key_cols, value_col = ROWSET_TABLES[table]
+    cols = [scope_col, *key_cols]
+    if delete:
+        where = " AND ".join(f"{c} = ${i + 1}" for i, c in enumerate(cols))
+        return f"DELETE FROM {table} WHERE {where}"
+    values = [f"${i + 1}" for i in range(len(cols))] + [f"${len(cols) + 1}::jsonb"]
+    return (f"INSERT INTO {table} ({', '.join(cols)}, {value_col}) VALUES ({', '.join(values)}) "
+            f"ON CONFLICT ({', '.join(cols)}) DO UPDATE SET {value_col} = EXCLUDED.{value_col}, "
+            f"updated_at = now()")
 
 
 def _append_sql(table: str, cols: tuple[str, ...]) -> str:

@@ -24,7 +24,7 @@ from load import Load
 from ari_app.service import Service
 
 TOKEN = "bench-token-not-secret"
-TABLES = ("calls", "call_legs", "queue_events", "agent_states", "acd_queues", "acd_agents", "acd_state")
+TABLES = ("calls", "call_legs", "queue_events", "agent_states", "acd_queues", "acd_agents", "acd_state", "acd_state_rows")
 
 
 async def reset_db(dsn: str) -> None:

@@ -197,9 +197,10 @@ same in both):
 
 {cost_table(pairs)}
 
-ACD state persistence (`AcdAdapter.persist`: the full engine snapshot, JSON-encoded for the
-writer, every 100 ms while anything changes), on the event loop, by size
-(`bench/call_handling/snapshot_cost.py`; PostgreSQL's side of writing the row not included):
+ACD state persistence (`AcdAdapter.persist`, every 100 ms while anything changes: the rows of
+the records changed since the last persist, JSON-encoded for the writer, one transaction), on the
+event loop, by size (`bench/call_handling/snapshot_cost.py`; PostgreSQL's side of writing the rows
+not included). The last column is what every persist cost before (the whole state in one row):
 
 {persist}
 

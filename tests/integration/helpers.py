@@ -15,7 +15,7 @@ from ari_app.service import Service
 
 API_TOKEN = "test-token-not-secret"
 TABLES = ("calls", "call_legs", "queue_events", "agent_states", "acd_queues", "acd_agents", "acd_state",
-          "click_to_call_requests")
+          "acd_state_rows", "click_to_call_requests")
 TABLES += ("dialer_campaigns", "dialer_leads", "dialer_dnc", "dialer_imports", "dial_attempts")
 TABLES += ("report_marks", "report_queue_intervals", "report_agent_intervals", "supervisor_sessions")
 TABLES += ("callbacks", "callback_attempts", "callback_policies")

@@ -6,8 +6,10 @@ call left in PostgreSQL (calls, queue_events, agent_states)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import asyncpg
 import pytest
 
 from ari_app.ari import events as ev
@@ -227,6 +229,102 @@ async def test_app_restart_keeps_waiting_callers_in_order(sandbox):
         await bridged
         assert second.acd.engine.position(c2) == 1
         await hangup_all(second)
+
+
+async def state_rows(sandbox, app: str) -> dict[tuple[str, str], Any]:
+    rows = await fetch(sandbox.info.database_url,
+                       "SELECT kind, key, updated_at FROM acd_state_rows WHERE app = $1", app)
+    return {(r["kind"], r["key"]): r["updated_at"] for r in rows}
+
+
+async def test_app_restart_with_agents_in_wrapup_and_paused_then_only_changed_rows_are_written(sandbox):
+    """The state is stored one row per record: after a restart callers keep their order and
+    agents their states, and a persist after one event rewrites only the rows it touched."""
+    async with running_service(sandbox) as first:
+        await setup_queue(first, "support", {"strategy": "linear", "wrapup_time": 600},
+                          [("a1", "ans0"), ("a2", "ans0")], login=False)
+        async with api(first) as http:
+            assert (await http.post("/api/v1/agents/a2/state", json={"state": "available"})).status == 200
+        c0 = await call_queue(first, "support", number="0600000000")
+        await first.ari.expect(bridged_with(c0), timeout=10)
+        await first.ari.rest.channels.hangup(channel_id=c0)
+        await first.acd.wait_until(lambda: first.acd.engine.agent("a2").status == "wrapup", timeout=10)
+        async with api(first) as http:
+            assert (await http.post("/api/v1/agents/a1/state", json={"state": "available"})).status == 200
+            r = await http.post("/api/v1/agents/a1/state", json={"state": "paused", "reason": "lunch"})
+            assert r.status == 200
+        c1 = await call_queue(first, "support", number="0600000001")
+        c2 = await call_queue(first, "support", number="0600000002")
+        wrapup_until = first.acd.engine.agent("a2").wrapup_until
+        app = first.settings.app_name
+    rows = await state_rows(sandbox, app)
+    assert set(rows) == {("engine", ""), ("queue", "support"), ("agent", "a1"), ("agent", "a2"),
+                         ("item", c1), ("item", c2)}  # c0's rows deleted with its call
+    async with running_service(sandbox) as second:
+        eng = second.acd.engine
+        assert eng.position(c1) == 1 and eng.position(c2) == 2
+        a1, a2 = eng.agent("a1"), eng.agent("a2")
+        assert (a1.status, a1.pause_reason) == ("paused", "lunch")
+        assert (a2.status, a2.wrapup_until) == ("wrapup", wrapup_until)
+        await second.writer.flush(timeout=5)
+        await asyncio.sleep(0.3)  # start-up settled (configs re-applied, persisted)
+        await second.writer.flush(timeout=5)
+        before, written = await state_rows(sandbox, app), second.writer.stats.rows_written
+        c3 = await call_queue(second, "support", number="0600000003")
+        await asyncio.sleep(0.3)  # one persist interval and then some
+        await second.writer.flush(timeout=5)
+        after = await state_rows(sandbox, app)
+        assert set(after) == set(before) | {("item", c3)}
+        changed = {k for k in before if after[k] != before[k]}
+        assert changed == {("engine", ""), ("queue", "support")}  # clock and counters; c3 is new
+        assert second.writer.stats.rows_written - written == 3
+        assert eng.position(c3) == 3
+        await hangup_all(second)
+
+
+def legacy_snapshot(service: Service) -> dict[str, Any]:
+    """The `acd_state` row versions before sql/007 wrote: the engine snapshot (version 1: one
+    timers list in firing order) and the links."""
+    from dataclasses import asdict
+
+    engine = service.acd.engine.snapshot()
+    timers = []
+    for kind, key_of in (("agents", lambda d: d["config"]["id"]), ("items", lambda d: d["item"]["id"]),
+                         ("offers", lambda d: d["id"])):
+        for record in engine[kind]:
+            for name, (deadline, order) in record.pop("timers").items():
+                timers.append((order, [name, key_of(record), deadline]))
+    engine.pop("timer_seq")
+    engine.update(version=1, timers=[t for _, t in sorted(timers)])
+    return {"engine": engine, "items": {k: asdict(v) for k, v in service.acd.items.items()},
+            "offers": {k: asdict(v) for k, v in service.acd.offers.items()}}
+
+
+async def test_a_snapshot_from_before_state_rows_is_restored_once_then_kept_as_rows(sandbox):
+    async with running_service(sandbox) as first:
+        await setup_queue(first, "support", {"strategy": "ring-all"}, [("a1", "ans0")], login=False)
+        c1 = await call_queue(first, "support", number="0600000001")
+        c2 = await call_queue(first, "support", number="0600000002")
+        snap, app = legacy_snapshot(first), first.settings.app_name
+    # as an older version left the database: one snapshot row, no state rows
+    conn = await asyncpg.connect(sandbox.info.database_url)
+    try:
+        await conn.execute("DELETE FROM acd_state_rows")
+        await conn.execute("INSERT INTO acd_state (id, snapshot) VALUES ($1, $2::jsonb)", app, json.dumps(snap))
+    finally:
+        await conn.close()
+    async with running_service(sandbox) as second:
+        assert second.acd.engine.position(c1) == 1 and second.acd.engine.position(c2) == 2
+        assert await fetch(sandbox.info.database_url, "SELECT id FROM acd_state") == []
+        rows = await state_rows(sandbox, app)
+        assert {("engine", ""), ("queue", "support"), ("agent", "a1"), ("item", c1), ("item", c2)} <= set(rows)
+    async with running_service(sandbox) as third:  # from the rows now
+        assert third.acd.engine.position(c1) == 1 and third.acd.engine.position(c2) == 2
+        bridged = third.ari.expect(bridged_with(c1), timeout=10)
+        async with api(third) as http:
+            assert (await http.post("/api/v1/agents/a1/state", json={"state": "available"})).status == 200
+        await bridged
+        await hangup_all(third)
 
 
 @pytest.mark.parametrize("how", ["graceful", "crash"])

@@ -262,14 +262,14 @@ async def test_app_restart_with_pending_callbacks_loses_none_and_places_each_onc
             ids.append(body["id"])
         assert callback_items(service, "support") == ids
         await service.writer.flush(timeout=5)
-    # Restart with the ACD snapshot (which holds the callbacks)...
+    # Restart with the stored ACD state (which holds the callbacks)...
     async with service_for(sandbox) as service:
         await eventually(lambda: callback_items(service, "support") == ids, timeout=10)
         sweeps = capability(service).sweeps
         await eventually(lambda: capability(service).sweeps >= sweeps + 3, timeout=10)
         assert callback_items(service, "support") == ids  # several passes later: still once each
-    # ... and without it (a lost snapshot): the rows alone put them back, in order, once each.
-    await rows(sandbox, "DELETE FROM acd_state")
+    # ... and without it (lost ACD state): the callback rows alone put them back, in order, once each.
+    await rows(sandbox, "DELETE FROM acd_state_rows")
     async with service_for(sandbox) as service:
         await eventually(lambda: callback_items(service, "support") == ids, timeout=10)
         await login(service, "a1")

@@ -8,6 +8,7 @@ the start of every ``handle`` call, so ``Tick`` is just "no event, time passed";
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from . import snapshot as _snapshot
@@ -15,7 +16,7 @@ from .commands import Command
 from .events import Event
 from .handlers import Core
 from .routing import eligible
-from .state import ItemRt
+from .state import Changes, ItemRt
 from .views import AgentInfo, ItemInfo, OfferInfo, QueueInfo
 
 
@@ -49,6 +50,38 @@ class AcdEngine:
     def restore(cls, data: dict[str, Any], *, id_prefix: str | None = None) -> AcdEngine:
         engine = cls.__new__(cls)
         engine._core = _snapshot.load(data, id_prefix=id_prefix)
+        return engine
+
+    # Incremental persistence: after each batch of events, ``take_changes()`` names the
+    # records to rewrite (``dump_record``) or delete, plus ``dump_scalars()``; the stored
+    # records give back the same engine through ``restore_records``.
+
+    def take_changes(self, *, everything: bool = False) -> Changes:
+        """Keys of the queue/agent/item/offer records changed or removed since the last call
+        (``everything``: every record, as changed: a first full write)."""
+        return self._core.take_changes(everything=everything)
+
+    def dump_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        return _snapshot.dump_record(self._core, kind, key)
+
+    def dump_scalars(self) -> dict[str, Any]:
+        return _snapshot.dump_scalars(self._core)
+
+    @classmethod
+    def restore_records(
+        cls,
+        scalars: dict[str, Any],
+        queues: Iterable[dict[str, Any]],
+        agents: Iterable[dict[str, Any]],
+        items: Iterable[dict[str, Any]],
+        offers: Iterable[dict[str, Any]],
+        *,
+        id_prefix: str | None = None,
+    ) -> AcdEngine:
+        engine = cls.__new__(cls)
+        engine._core = _snapshot.load_records(
+            scalars, queues, agents, items, offers, id_prefix=id_prefix
+        )
         return engine
 
     # -- reporting ----------------------------------------------------------------------

@@ -78,9 +78,9 @@ class Core(Lifecycle):
         a.item_id = it.id
         hold = self.now - it.joined_at
         within = hold <= q.config.service_level_threshold
-        q.count("answered")
+        self.count(q, "answered")
         if within:
-            q.count("answered_in_sl")
+            self.count(q, "answered_in_sl")
         self.log(
             "CONNECT",
             q.name,
@@ -119,6 +119,7 @@ class Core(Lifecycle):
             self.agent_log(a, "AGENTLOGIN")
             self.set_status(a, "available", "login")
         elif a.pending == "logout":
+            self.touched_agents.add(a.id)
             a.pending = None
 
     def on_agent_logout(self, e: ev.AgentLogout) -> None:
@@ -126,6 +127,7 @@ class Core(Lifecycle):
         if a is None or a.status == "logged_out":
             return
         if a.status == "on_call":
+            self.touched_agents.add(a.id)
             a.pending, a.pending_reason = "logout", e.reason
             return
         if a.status == "ringing":
@@ -139,6 +141,7 @@ class Core(Lifecycle):
             return
         if a.status in ("ringing", "on_call"):
             if a.pending != "logout":
+                self.touched_agents.add(a.id)
                 a.pending, a.pending_reason = "pause", e.reason
             return
         self._pause_now(a, e.reason)
@@ -153,6 +156,7 @@ class Core(Lifecycle):
             self.agent_log(a, "UNPAUSE")
             self.set_status(a, "available", "unpause")
         elif a.pending == "pause":
+            self.touched_agents.add(a.id)
             a.pending = None
 
     def on_agent_leg_lost(self, e: ev.AgentLegLost) -> None:
@@ -168,12 +172,14 @@ class Core(Lifecycle):
             if it is not None and it.status == "connected":
                 self._complete(it, "agent", reason="leg-lost")
             else:
+                self.touched_agents.add(a.id)
                 a.item_id = None
                 self._agent_free(a, "leg-lost")
 
     def on_device_state(self, e: ev.AgentDeviceState) -> None:
         a = self.agents.get(e.agent_id)
         if a is not None and a.device != e.state:
+            self.touched_agents.add(a.id)
             a.device = e.state
             self.refresh_agent(a)
 
@@ -192,6 +198,7 @@ class Core(Lifecycle):
 
     def on_upsert_queue(self, e: ev.UpsertQueue) -> None:
         cfg = e.config
+        self.touched_queues.add(cfg.name)
         q = self.queues.get(cfg.name)
         if q is None:
             q = self.queues[cfg.name] = QueueRt(cfg)
@@ -226,9 +233,11 @@ class Core(Lifecycle):
             if it is not None and it.queue == e.name:
                 self._exit(it, "empty", "EXITEMPTY", None)
         del self.queues[e.name]
+        self.touched_queues.add(e.name)
 
     def on_upsert_agent(self, e: ev.UpsertAgent) -> None:
         cfg = e.config
+        self.touched_agents.add(cfg.id)
         a = self.agents.get(cfg.id)
         if a is None:
             self.agent_reg += 1
@@ -263,6 +272,7 @@ class Core(Lifecycle):
                 self.detach(a, qname)
                 self.log("REMOVEMEMBER", qname, None, a.id)
         del self.agents[a.id]
+        self.touched_agents.add(a.id)
 
     def on_move_item(self, e: ev.MoveItem) -> None:
         it = self.items.get(e.item_id)
@@ -292,6 +302,7 @@ class Core(Lifecycle):
         boost = 0
         if e.to_head:
             boost = target.max_boost = target.max_boost + 1
+            self.touched_queues.add(target.name)
         self.emit(ItemMoved(it.id, q.name, target.name, "supervisor"))
         self.join(it.item, target, new=False, seq=it.seq, boost=boost, check=False)
 
@@ -300,6 +311,8 @@ class Core(Lifecycle):
         self.unbucket(it)
         q.order.remove(it.key)
         it.boost = q.max_boost = q.max_boost + 1
+        self.touched_items.add(it.id)
+        self.touched_queues.add(q.name)
         q.order.add(it.key)
         self.log(
             "MOVE",

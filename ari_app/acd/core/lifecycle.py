@@ -50,7 +50,7 @@ class Lifecycle(Router):
         cfg = q.config
         if check and cfg.max_len and len(q.order) >= cfg.max_len:
             self.log("FULL", q.name, item.id, None, position=len(q.order) + 1)
-            q.count("full")
+            self.count(q, "full")
             self._leave(
                 item, q.name, "full", cfg.full_destination, new=new, seq=seq, visited=visited
             )
@@ -65,13 +65,13 @@ class Lifecycle(Router):
                 origposition=0,
                 waittime=0.0,
             )
-            q.count("joinempty")
+            self.count(q, "joinempty")
             self._leave(
                 item, q.name, "empty", cfg.empty_destination, new=new, seq=seq, visited=visited
             )
             return
         it = self.new_item(item, q, seq=seq, boost=boost)
-        q.count("entered")
+        self.count(q, "entered")
         self.log(
             "ENTERQUEUE",
             q.name,
@@ -125,7 +125,7 @@ class Lifecycle(Router):
             origposition=it.orig_position,
             waittime=self.now - it.joined_at,
         )
-        q.count(log_event.lower())
+        self.count(q, log_event.lower())
         self.forget_item(it)
         del self.items[it.id]
         self._leave(it.item, q.name, reason, destination, new=False, seq=it.seq)
@@ -145,9 +145,9 @@ class Lifecycle(Router):
             waittime=waited,
             reason=reason,
         )
-        q.count("abandoned")
+        self.count(q, "abandoned")
         if waited <= q.config.service_level_threshold:
-            q.count("abandoned_in_sl")
+            self.count(q, "abandoned_in_sl")
         self.forget_item(it)
         del self.items[it.id]
 
@@ -289,9 +289,11 @@ class Lifecycle(Router):
         self.drop_offer(o)
         if it is not None and o.agent_id not in it.tried:
             it.tried.append(o.agent_id)
+            self.touched_items.add(it.id)
         if a is not None:
             if reason in UNANSWERED:
                 a.unanswered += 1
+                self.touched_agents.add(a.id)
             cfg = q.config if q is not None else None
             auto = cfg is not None and (
                 (reason in UNANSWERED and 0 < cfg.autopause_after <= a.unanswered)
@@ -310,6 +312,7 @@ class Lifecycle(Router):
         self.timers.cancel(("progress", it.id))
         wait = self.queues[it.queue].config.retry_delay if delay is None else delay
         if wait > 0:
+            self.touched_items.add(it.id)
             it.status = "retry"
             self.timers.set(("retry", it.id), self.now + wait)
         else:
@@ -343,6 +346,7 @@ class Lifecycle(Router):
             **extra,
         )
         del self.items[it.id]
+        self.touched_items.add(it.id)
         wrapup = 0.0
         if a is not None and a.config.wrapup_time is not None:
             wrapup = a.config.wrapup_time
@@ -350,9 +354,10 @@ class Lifecycle(Router):
             wrapup = q.config.wrapup_time
         if q is not None:
             q.handle.add(talk + wrapup)
-            q.count("completed")
+            self.count(q, "completed")
         if a is None or a.item_id != it.id:
             return
+        self.touched_agents.add(a.id)
         a.item_id = None
         a.calls_taken += 1
         a.talk_time += talk

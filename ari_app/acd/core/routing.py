@@ -110,6 +110,7 @@ class Router(State):
 
     def start_attempt(self, it: ItemRt, q: QueueRt, agent_ids: list[str]) -> None:
         self.unbucket(it)
+        self.touched_items.add(it.id)
         it.status = "offering"
         it.rung = []
         self.timers.cancel(("retry", it.id))
@@ -121,6 +122,9 @@ class Router(State):
     def make_offer(self, it: ItemRt, q: QueueRt, a: AgentRt) -> None:
         oid = self.next_offer_id()
         self.offers[oid] = OfferRt(oid, it.id, a.id, q.name, self.now)
+        self.touched_offers.add(oid)
+        self.touched_items.add(it.id)
+        self.touched_queues.add(q.name)
         it.offers.append(oid)
         it.rung.append(a.id)
         a.offer_id, a.item_id = oid, it.id

@@ -3,6 +3,12 @@ routing and event-handling layers (see ``routing.py`` and ``engine.py``).
 
 Derived indexes (per-queue sorted keys, skill buckets, available/serving sets, member order)
 are rebuilt from the primary records on restore, so a snapshot stores only the latter.
+
+Incremental persistence: every change to a primary record (or to a timer, which belongs to
+the item, agent or offer it is named after) adds the record's key to a ``touched_*`` set;
+:meth:`State.take_changes` resolves them against the records that exist then (present: to
+write, gone: to delete), so a persist costs O(changes), not O(state). The sets grow until
+taken: whoever persists takes them after every batch of events.
 """
 
 from __future__ import annotations
@@ -31,6 +37,26 @@ ITEM_TIMERS = (
     "retry",
     "progress",
 )
+
+
+KINDS = ("queue", "agent", "item", "offer")
+
+
+@dataclass
+class Changes:
+    """Keys of the records changed since the last :meth:`State.take_changes`, per kind
+    (``queue``, ``agent``, ``item``, ``offer``): ``changed`` exist now, ``removed`` are gone.
+    The engine's scalars (sequence counters, random state, clock) change with nearly every
+    event and are always part of a persist."""
+
+    changed: dict[str, set[str]] = field(default_factory=lambda: {k: set() for k in KINDS})
+    removed: dict[str, set[str]] = field(default_factory=lambda: {k: set() for k in KINDS})
+
+    def __bool__(self) -> bool:
+        return any(self.changed.values()) or any(self.removed.values())
+
+    def __len__(self) -> int:
+        return sum(map(len, self.changed.values())) + sum(map(len, self.removed.values()))
 
 
 @dataclass(eq=False)
@@ -181,6 +207,46 @@ class State:
         self.dirty_items: dict[str, None] = {}
         self.dirty_agents: dict[str, None] = {}
         self.check_empty: dict[str, None] = {}
+        # records changed since take_changes (see the module docstring)
+        self.touched_queues: set[str] = set()
+        self.touched_agents: set[str] = set()
+        self.touched_items: set[str] = set()
+        self.touched_offers: set[str] = set()
+
+    # -- change tracking ----------------------------------------------------------------
+
+    def take_changes(self, *, everything: bool = False) -> Changes:
+        """What changed since the last call (``everything``: every record, as changed)."""
+        touched = {
+            "queue": self.touched_queues,
+            "agent": self.touched_agents,
+            "item": self.touched_items,
+            "offer": self.touched_offers,
+        }
+        for kind, key in self.timers.take_touched():
+            if kind == "offer":
+                self.touched_offers.add(key)
+            elif kind == "wrapup":
+                self.touched_agents.add(key)
+            else:
+                self.touched_items.add(key)
+        self.touched_queues, self.touched_agents = set(), set()
+        self.touched_items, self.touched_offers = set(), set()
+        records: dict[str, dict[str, Any]] = {
+            "queue": self.queues,
+            "agent": self.agents,
+            "item": self.items,
+            "offer": self.offers,
+        }
+        out = Changes()
+        for kind, keys in touched.items():
+            present = records[kind]
+            if everything:
+                out.changed[kind] = set(present)
+                continue
+            for key in keys:
+                (out.changed if key in present else out.removed)[kind].add(key)
+        return out
 
     # -- output -------------------------------------------------------------------------
 
@@ -198,10 +264,15 @@ class State:
         for q in queues:
             self.log(event, q, None, a.id, **data)
 
+    def count(self, q: QueueRt, stat: str) -> None:
+        q.count(stat)
+        self.touched_queues.add(q.name)
+
     # -- agents -------------------------------------------------------------------------
 
     def set_status(self, a: AgentRt, new: AgentStatus, reason: str) -> None:
         old = a.status
+        self.touched_agents.add(a.id)
         a.status = new
         a.since = self.now
         if new != "wrapup":
@@ -279,6 +350,7 @@ class State:
         q.serving.discard(a.id)
         if q.rr_last == a.id:
             q.rr_last = None
+            self.touched_queues.add(qname)
         if q.available:
             self.rekey(q)
         if q.config.leave_empty:
@@ -301,6 +373,7 @@ class State:
             it.preferred = None
         it.reqs = q.config.relaxed(item.required_skills, 0.0)
         self.items[it.id] = it
+        self.touched_items.add(it.id)
         q.order.add(it.key)
         it.orig_position = q.order.rank(it.key) + 1
         return it
@@ -322,6 +395,7 @@ class State:
     def make_waiting(self, it: ItemRt) -> None:
         """Make an item dispatchable (status waiting, in its bucket, marked for routing)."""
         q = self.queues[it.queue]
+        self.touched_items.add(it.id)
         it.status = "waiting"
         keys = self.bucket(it, q, create=True)
         assert keys is not None
@@ -348,12 +422,14 @@ class State:
         waiting = it.status == "waiting"
         if waiting:
             self.unbucket(it)
+        self.touched_items.add(it.id)
         it.reqs, it.preferred = reqs, preferred
         if waiting:
             self.make_waiting(it)
 
     def forget_item(self, it: ItemRt) -> None:
         """Remove a non-connected item from its queue's indexes and cancel its timers."""
+        self.touched_items.add(it.id)
         q = self.queues.get(it.queue)
         if q is not None:
             self.unbucket(it)
@@ -372,12 +448,15 @@ class State:
 
     def drop_offer(self, o: OfferRt) -> None:
         del self.offers[o.id]
+        self.touched_offers.add(o.id)
         self.timers.cancel(("offer", o.id))
         it = self.items.get(o.item_id)
         if it is not None and o.id in it.offers:
             it.offers.remove(o.id)
+            self.touched_items.add(it.id)
         a = self.agents.get(o.agent_id)
         if a is not None and a.offer_id == o.id:
+            self.touched_agents.add(a.id)
             a.offer_id = None
             a.item_id = None
 
