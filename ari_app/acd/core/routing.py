@@ -138,8 +138,8 @@ class Router(State):
         """ring-progressively: ring one more agent while the earlier ones keep ringing. An
         agent a better-placed waiting item could take is left to routing."""
         q = self.queues[it.queue]
-        if it.status != "offering":
-            return
+        if it.status != "offering" or q.config.strategy != "ring-progressively":
+            return  # answered, or the queue's strategy changed while the first agents rang
         key = self.global_key(it)
         spare = [
             aid

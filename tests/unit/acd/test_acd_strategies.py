@@ -197,6 +197,16 @@ def test_ring_progressively_adds_one_agent_per_interval_and_keeps_the_earlier_ri
     assert [a.status for a in sim.engine.agents()] == ["available", "on_call", "available"]
 
 
+def test_ring_progressively_stops_adding_agents_once_the_strategy_changed() -> None:
+    """Found by the property test: a step scheduled under ring-progressively rang one more
+    agent after the queue had become a one-agent strategy (two offers for one caller)."""
+    sim = Sim(q("ring-progressively", ring_progressively_interval=5, ring_timeout=30), agents=agents(3))
+    assert offered(sim.arrive("c1")) == [("c1", "a1")]
+    sim.do(UpsertQueue(q("fewest-calls", ring_progressively_interval=5, ring_timeout=30)), at=1)
+    assert offered(sim.advance(12)) == []
+    assert [a.status for a in sim.engine.agents()] == ["ringing", "available", "available"]
+
+
 def test_random_draws_are_uniform_over_eligible_agents_only() -> None:
     keys: list[AgentKey] = [(0, 0.0, i, f"x{i}") for i in range(40)] + [(1, 0.0, 40, "late")]
     rng = SplitMix64(11)
