@@ -58,7 +58,7 @@ async def main(args: argparse.Namespace) -> None:
         feed(kind, *a)  # type: ignore[arg-type]
 
     load.feed = feed_counting  # type: ignore[method-assign]
-    app = FullApp(info, load, agents=args.agents)
+    app = FullApp(info, load, agents=args.agents, **({"ari_ignored_events": []} if args.all_events else {}))
     await app.start()
     if args.dump_events:
         stream = app.service.ari.stream  # type: ignore[union-attr]
@@ -110,6 +110,8 @@ if __name__ == "__main__":
     parser.add_argument("--agents", type=int, default=60)
     parser.add_argument("--filter-chatter", action="store_true",
                         help="ask Asterisk not to send the simulated phones' dialplan chatter (as run.py's extra row)")
+    parser.add_argument("--all-events", action="store_true",
+                        help="the app takes every event type (no ari_ignored_events), as in run.py's main rows")
     parser.add_argument("--cprofile", help="write a cProfile of the run to this file")
     parser.add_argument("--dump-events", help="write every raw ARI event of the run to this file (JSON lines)")
     logging.basicConfig(level=logging.WARNING)
