@@ -242,10 +242,11 @@ class Service:
         Not a coroutine: it returns an awaitable only when a handler does, so the client can
         dispatch most events inline (see `AriClient`)."""
         self.recorder.on_event(e)
-        if isinstance(e, ev.ClientConnected):
-            return self.reconcile()
-        if isinstance(e, ev.StasisStart):
+        kind = e.type
+        if kind == "StasisStart" and isinstance(e, ev.StasisStart):
             return self._on_stasis_start(e)
+        if kind == "ClientConnected":
+            return self.reconcile()
         channel = ev.field_of(e, "channel")
         handler = self.channel_handlers.get(channel.id) if channel is not None else None
         if handler is None:
@@ -253,9 +254,10 @@ class Service:
             handler = self.bridge_handlers.get(bridge.id) if bridge is not None else None
         if handler is not None:
             result = handler(e)
-            if asyncio.iscoroutine(result):
+            if result is not None and asyncio.iscoroutine(result):
                 return self._then_forget(result, e)
-        self._forget(e)
+        if kind == "ChannelDestroyed" or kind == "BridgeDestroyed":
+            self._forget(e)
         return None
 
     async def _then_forget(self, handling: Awaitable[None], e: ev.Event) -> None:

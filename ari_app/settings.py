@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     db_pool_min: int = 1
     db_pool_max: int = 10
     writer_batch_size: int = 500
-    writer_flush_interval: float = 0.05
+    writer_flush_interval: float = Field(0.2, gt=0, le=5, description="Records reach PostgreSQL within this many "
+                                         "seconds: one transaction per interval under load (a call makes ~20 rows)")
     writer_buffer_limit: int = 100_000
 
     # --- HTTP API ------------------------------------------------------------------------

@@ -427,14 +427,24 @@ class AcdAdapter:
         self.s.spawn(confirm(), name=f"feature-{e.channel.id}")
 
     # ------------------------------------------------------------------ Asterisk events
+    #: The event types a caller's and an agent's leg react to; a call brings many more.
+    _CALLER_EVENTS = frozenset({"ChannelDtmfReceived", "StasisEnd", "ChannelDestroyed"})
+    _AGENT_EVENTS = frozenset({"StasisStart", "StasisEnd", "ChannelDestroyed"})
+
     def _caller_handler(self, link: ItemLink):  # type: ignore[no-untyped-def]
+        wanted = self._CALLER_EVENTS
+
         def on_event(e: ev.Event) -> None:
-            self._on_caller_event(link, e)
+            if e.type in wanted:
+                self._on_caller_event(link, e)
         return on_event
 
     def _agent_handler(self, offer: OfferLink):  # type: ignore[no-untyped-def]
+        wanted = self._AGENT_EVENTS
+
         def on_event(e: ev.Event) -> None:
-            self._on_agent_event(offer, e)
+            if e.type in wanted:
+                self._on_agent_event(offer, e)
         return on_event
 
     def _on_caller_event(self, link: ItemLink, e: ev.Event) -> None:

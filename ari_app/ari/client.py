@@ -145,6 +145,9 @@ class AriClient:
         #: events must queue behind it to keep their order.
         self._behind = False
         self._handlers: list[Handler] = []
+        #: What dispatch iterates: a new tuple on every change, so a handler may add or remove
+        #: handlers without copying the list for each event.
+        self._handler_view: tuple[Handler, ...] = ()
         self._waiters: dict[str | None, list[Waiter]] = {}
         self._dispatcher: asyncio.Task[None] | None = None
 
@@ -208,11 +211,13 @@ class AriClient:
         wait forever); start a task for that instead. Exceptions are logged and dispatch goes on.
         """
         self._handlers.append(handler)
+        self._handler_view = tuple(self._handlers)
         return handler
 
     def remove_handler(self, handler: Handler) -> None:
         with contextlib.suppress(ValueError):
             self._handlers.remove(handler)
+        self._handler_view = tuple(self._handlers)
 
     def expect(
         self,
@@ -332,15 +337,15 @@ class AriClient:
         """Waiters, then handlers in order, until one returns an awaitable: the rest of this
         event's dispatch is returned for the dispatcher task to finish."""
         self._resolve_waiters(event)
-        handlers = list(self._handlers)  # a handler may add or remove handlers
+        handlers = self._handler_view
         for i, handler in enumerate(handlers):
             try:
                 result = handler(event)
             except Exception:
                 self._handler_failed(handler, event)
                 continue
-            if inspect.isawaitable(result):
-                return _Continuation(event, handler, result, handlers[i + 1:])
+            if result is not None and inspect.isawaitable(result):
+                return _Continuation(event, handler, result, list(handlers[i + 1:]))
         return None
 
     def _handler_failed(self, handler: Handler, event: Event) -> None:
@@ -380,7 +385,7 @@ class AriClient:
     async def dispatch(self, event: Event) -> None:
         """Deliver one event: waiters first, then each handler in order. Never raises."""
         self._resolve_waiters(event)
-        await self._run_handlers(event, list(self._handlers))
+        await self._run_handlers(event, list(self._handler_view))
 
     async def _run_handlers(self, event: Event, handlers: list[Handler]) -> None:
         for handler in handlers:

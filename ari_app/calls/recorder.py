@@ -113,7 +113,13 @@ class CallRecorder:
         self._returning.add(channel_id)
 
     # ------------------------------------------------------------------ what Asterisk tells us
+    #: The only event types that change a record: every other one returns at the first test.
+    RECORDED = frozenset({"ChannelStateChange", "ChannelEnteredBridge", "ChannelHangupRequest", "StasisEnd",
+                          "ChannelDestroyed"})
+
     def on_event(self, e: ev.Event) -> None:
+        if e.type not in self.RECORDED:
+            return
         if isinstance(e, ev.ChannelStateChange):
             if e.channel.state == "Up":
                 self._answered(e.channel.id, event_time(e))
