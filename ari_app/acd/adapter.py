@@ -623,8 +623,7 @@ class AcdAdapter:
             try:
                 await rest.channels.originate(endpoint=c.endpoint, app=self.s.settings.app_name,
                                               app_args=f"agent-leg,{c.item_id}", channel_id=channel_id,
-                                              caller_id=caller_id, timeout=int(c.timeout) + 5,
-                                              variables={"ARI_APP_QUEUE": c.queue, "ARI_APP_ITEM": c.item_id})
+                                              caller_id=caller_id, timeout=int(c.timeout) + 5)
                 self._rung.add(c.offer_id)
             except Exception as exc:  # noqa: BLE001 - any failure to ring is "unavailable"
                 log.warning("agent originate failed", extra={"agent_id": c.agent_id, "error": str(exc)})
