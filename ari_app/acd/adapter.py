@@ -586,14 +586,16 @@ class AcdAdapter:
         if link.bridge_id is not None or link.channel_id is None:
             return
         bridge_id = link.bridge_id = self.s.ari.new_id("bridge")
-        rest = self.s.ari.rest
 
         async def create() -> None:
             try:
-                await rest.bridges.create(bridge_id=bridge_id, type="mixing", name=self._bridge_name(link.item_id))
+                await self._create_bridge(bridge_id, link.item_id)
             except Exception as exc:  # noqa: BLE001 - the connect creates it again if need be
                 log.warning("queue bridge not created", extra={"item_id": link.item_id, "error": str(exc)})
         self._serial(link.item_id, create())
+
+    async def _create_bridge(self, bridge_id: str, item_id: str) -> None:
+        await self.s.ari.rest.bridges.create(bridge_id=bridge_id, type="mixing", name=self._bridge_name(item_id))
 
     def _bridge_name(self, item_id: str) -> str:
         """Names say whose bridges they are, so a reconcile can find its own leftovers."""
@@ -678,7 +680,7 @@ class AcdAdapter:
             except ari_errors.AriHttpError as exc:
                 if exc.status != 404:  # 404: no such bridge (its creation failed): make it now
                     raise
-                await rest.bridges.create(bridge_id=bridge_id, type="mixing", name=self._bridge_name(c.item_id))
+                await self._create_bridge(bridge_id, c.item_id)
                 await join()
         self._serial(c.item_id, bridge())
 
@@ -686,7 +688,7 @@ class AcdAdapter:
         """The agent answered a channel-less item: whisper to them, dial the customer, bridge."""
         rest, ari = self.s.ari.rest, self.s.ari
         assert link.bridge_id is not None
-        await rest.bridges.create(bridge_id=link.bridge_id, type="mixing", name=self._bridge_name(link.item_id))
+        await self._create_bridge(link.bridge_id, link.item_id)
         if link.whisper:
             playback_id = ari.new_id("pb")
             done = ari.expect_event("PlaybackFinished", playback_id=playback_id, timeout=30)
