@@ -39,8 +39,9 @@ class Settings(BaseSettings):
     ari_reconnect_max_delay: float = 10.0
     ari_ignored_events: list[str] = Field(
         default_factory=lambda: ["ChannelVarset", "ChannelDialplan"],
-        description="Event types Asterisk is asked not to send to the app (its eventFilter, set at every connect): "
-                    "no capability uses them, and a Local channel running dialplan sends dozens per call. [] = all")
+        description="Event types Asterisk is asked not to send to the app (its eventFilter, set at every connect), "
+                    "and dropped unparsed if they arrive anyway (an Asterisk without the filter): no capability "
+                    "uses them, and a Local channel running dialplan sends dozens per call. [] = all")
 
     # --- PostgreSQL ----------------------------------------------------------------------
     database_url: SecretStr = SecretStr("postgresql://ari_app@127.0.0.1:5433/ari_app")

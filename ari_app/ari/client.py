@@ -19,7 +19,7 @@ import contextlib
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import AriOriginateFailed
@@ -127,6 +127,7 @@ class AriClient:
         ping_interval: float = 10,
         reconnect_max_delay: float = 10,
         rest_timeout: float = 10,
+        dropped_events: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.rest = AriRest(url, user, password, timeout=rest_timeout)
@@ -139,6 +140,7 @@ class AriClient:
             self._enqueue,
             ping_interval=ping_interval,
             reconnect_max_delay=reconnect_max_delay,
+            dropped_types=dropped_events,
         )
         self._queue: asyncio.Queue[Event | _Continuation] = asyncio.Queue()
         #: True while the dispatcher task has work (an awaited handler, queued events): new
@@ -160,6 +162,7 @@ class AriClient:
             settings.app_name,
             ping_interval=settings.ari_ping_interval,
             reconnect_max_delay=settings.ari_reconnect_max_delay,
+            dropped_events=settings.ari_ignored_events,
         )
 
     def __repr__(self) -> str:

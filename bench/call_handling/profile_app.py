@@ -58,8 +58,11 @@ async def main(args: argparse.Namespace) -> None:
         feed(kind, *a)  # type: ignore[arg-type]
 
     load.feed = feed_counting  # type: ignore[method-assign]
-    app = FullApp(info, load, agents=args.agents, **({"ari_ignored_events": []} if args.all_events else {}))
+    app = FullApp(info, load, agents=args.agents, **({"ari_ignored_events": []} if args.parse_all else {}))
     await app.start()
+    if args.all_events:  # Asterisk sends every event type, as to the floor in run.py's main rows
+        from run import filter_chatter
+        await filter_chatter(info, info.app_name, False)
     if args.dump_events:
         stream = app.service.ari.stream  # type: ignore[union-attr]
         handle, raw = stream._handle, open(args.dump_events, "w")  # noqa: SIM115, ASYNC230
@@ -111,7 +114,9 @@ if __name__ == "__main__":
     parser.add_argument("--filter-chatter", action="store_true",
                         help="ask Asterisk not to send the simulated phones' dialplan chatter (as run.py's extra row)")
     parser.add_argument("--all-events", action="store_true",
-                        help="the app takes every event type (no ari_ignored_events), as in run.py's main rows")
+                        help="Asterisk sends the app every event type (its filter lifted), as in run.py's main rows")
+    parser.add_argument("--parse-all", action="store_true",
+                        help="the app parses every event type too (ari_ignored_events = [])")
     parser.add_argument("--cprofile", help="write a cProfile of the run to this file")
     parser.add_argument("--dump-events", help="write every raw ARI event of the run to this file (JSON lines)")
     logging.basicConfig(level=logging.WARNING)

@@ -103,9 +103,12 @@ async def run_app(info: SandboxInfo, pid: int | None, inflight: int, calls: int,
     load = Load(info.ari_url, info.ari_user, info.ari_password, info.app_name, "queue,bench", prefix="app",
                 asterisk_pid=pid)
     # The app asks Asterisk for no chatter by itself (settings.ari_ignored_events); for the rows
-    # where the floor gets every event, so does the app.
-    app = FullApp(info, load, agents=agents, **({} if chatter_filtered else {"ari_ignored_events": []}))
+    # where the floor gets every event, Asterisk's filter is lifted again, so the app receives
+    # every event too, as from an Asterisk without event filters (it drops the chatter unparsed).
+    app = FullApp(info, load, agents=agents)
     await app.start()
+    if not chatter_filtered:
+        await filter_chatter(info, info.app_name, False)
     try:
         result = await load.run(inflight, calls, warmup)
         rows, _ = await app.check_records(result.call_ids)

@@ -27,7 +27,7 @@ from ari_app.ari import (
     ClientDisconnected,
     Event,
 )
-from ari_app.ari.stream import backoff_delay
+from ari_app.ari.stream import backoff_delay, peek_type
 
 USER, PASSWORD = "ari_app", "ws-secret-77"
 TOKEN = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
@@ -260,3 +260,47 @@ async def test_handshake_debug_log_never_shows_the_credentials(
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("ari_app"))
     assert "Authorization: ***" in ours  # websockets did log the header line, redacted
     assert TOKEN not in ours and PASSWORD not in ours  # (the fake server's own log may show it)
+
+
+async def test_dropped_types_never_reach_handlers_and_are_counted(fake: FakeAsterisk) -> None:
+    varset = {"variable": "X", "value": '{"type":"StasisEnd"}', "type": "ChannelVarset", "application": "app",
+              "channel": {"id": "c1"}}
+    compact = (",", ":")  # as Asterisk writes JSON; with spaces the peek can't tell and parses
+    fake.on_connect = [json.dumps(varset, separators=compact), stasis_end("c1"),
+                       json.dumps({**varset, "value": "plain"}, separators=compact), json.dumps(varset), stasis_end("c2")]
+    client = make_client(fake.port, dropped_events=["ChannelVarset"])
+    seen: list[str] = []
+    client.on_event(lambda e: seen.append(e.type))
+    last = client.expect_event("StasisEnd", channel_id="c2", timeout=5)
+    try:
+        await client.start()
+        await last
+        # The first varset has a "{" before its type: it can't be told unparsed, so it is
+        # parsed (and not taken for the StasisEnd its value mentions). The second is dropped;
+        # the third, not compact, is parsed.
+        assert seen == ["ClientConnected", "ChannelVarset", "StasisEnd", "ChannelVarset", "StasisEnd"]
+        assert client.stream.dropped == 1
+    finally:
+        await client.close()
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["type", "a", "{", '"type":"']),
+                                                                 inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(before=st.dictionaries(st.sampled_from(["variable", "value", "x", "type2"]), _json_values, max_size=3),
+       after=st.dictionaries(st.sampled_from(["channel", "bridge", "y"]), _json_values, max_size=3),
+       kind=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FF), min_size=1, max_size=20))
+def test_peek_type_is_the_top_level_type_or_none(before: dict[str, Any], after: dict[str, Any], kind: str) -> None:
+    """Whatever the other fields hold (nested "type" keys, quotes, braces in strings), the peek
+    is either the real top-level type or None: never another value."""
+    message = json.dumps({**before, "type": kind, **after}, separators=(",", ":"))
+    assert peek_type(message) in (kind, None)
+    plain = kind.isascii() and kind.isalnum()
+    if plain and not any("{" in json.dumps(v) for v in before.values()) and "{" not in "".join(before):
+        assert peek_type(message) == kind
+    assert peek_type(message.encode()) == peek_type(message)
