@@ -21,6 +21,7 @@ handling); a single task writes batches in one transaction each.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -129,8 +130,14 @@ class RecordWriter:
         self._rowsets: OrderedDict[tuple[str, str], dict[RowKey, dict[str, Any] | None]] = OrderedDict()
         self._rowset_rows = 0
         self._wakeup = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        #: Ops submitted so far, and how many of the first of them are durable (written, or
+        #: rejected to the reject file): what `flush()` waits on.
+        self._submitted = 0
+        self._durable = 0
+        self._progress = asyncio.Event()
+        #: Set while a `flush()`/`close()` waits: records go without gathering meanwhile.
+        self._hurry = asyncio.Event()
+        self._flushers = 0
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._spilled_count = 0
@@ -148,7 +155,7 @@ class RecordWriter:
             self._spill(op)
         else:
             self._enqueue(op)
-        self._idle.clear()
+        self._submitted += 1
         self._wakeup.set()
 
     def upsert_call(self, call_id: str, **fields: Any) -> None:
@@ -250,9 +257,27 @@ class RecordWriter:
             self._task = asyncio.create_task(self._run(), name="record-writer")
 
     async def flush(self, timeout: float | None = None) -> None:
-        """Wait until everything submitted so far is written."""
+        """Wait until everything submitted so far is written (not what comes meanwhile)."""
+        target = self._submitted
+        self._flushers += 1
+        self._hurry.set()
         self._wakeup.set()
-        await asyncio.wait_for(self._idle.wait(), timeout)
+        try:
+            await asyncio.wait_for(self._until_durable(target), timeout)
+        finally:
+            self._flushers -= 1
+            if not self._flushers:
+                self._hurry.clear()
+
+    async def _until_durable(self, target: int) -> None:
+        while self._durable < target:
+            self._progress.clear()
+            await self._progress.wait()
+
+    def _mark_durable(self, upto: int) -> None:
+        if upto > self._durable:
+            self._durable = upto
+            self._progress.set()
 
     async def close(self, timeout: float = 30.0) -> None:
         self._closing = True
@@ -276,17 +301,16 @@ class RecordWriter:
             if not self._upserts and not self._appends and not self._rowsets:
                 self._unspill()
             if not self._upserts and not self._appends and not self._rowsets:
-                self._idle.set()
+                self._mark_durable(self._submitted)
                 self._wakeup.clear()
                 await self._wakeup.wait()
-                # Let a burst accumulate into one batch.
-                if self._flush_interval and not self._closing:
-                    await asyncio.sleep(self._flush_interval)
+                await self._gather()
                 continue
             batch = self._take_batch()
+            # Everything submitted so far is in this batch unless some is still pending.
+            complete = self._submitted if not self.pending else 0
             try:
                 await self._write(batch)
-                backoff = 0.1
             except Exception as exc:  # noqa: BLE001
                 if is_transient(exc):
                     self.stats.retries += 1
@@ -298,7 +322,25 @@ class RecordWriter:
                     await asyncio.sleep(backoff * (0.5 + random.random()))
                     backoff = min(backoff * 2, self._max_backoff)
                 else:
-                    await self._write_one_by_one(batch)
+                    if await self._write_one_by_one(batch):
+                        self._mark_durable(complete)
+                continue
+            backoff = 0.1
+            self._mark_durable(complete)
+            if len(batch) < self._batch_size:  # caught up: what came meanwhile waits for more
+                await self._gather()
+
+    async def _gather(self) -> None:
+        """Let records accumulate for one flush interval (cut short by `flush()`/`close()`).
+
+        Why after a write too, not only after idle: under steady traffic something always
+        arrives during a write, and writing it at once meant a transaction (and a PostgreSQL
+        round trip per statement) every few milliseconds, each for a handful of records. With
+        the pause, steady load costs one transaction per interval whatever the call rate."""
+        if not self._flush_interval or self._closing or self._flushers:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._hurry.wait(), self._flush_interval)
 
     def _take_batch(self) -> list[Op]:
         batch: list[Op] = []
@@ -315,7 +357,8 @@ class RecordWriter:
             del self._appends[:n]
         return batch
 
-    async def _write_one_by_one(self, batch: list[Op]) -> None:
+    async def _write_one_by_one(self, batch: list[Op]) -> bool:
+        """Write each op alone, rejecting the bad ones; False if an outage put some back."""
         for i, op in enumerate(batch):
             try:
                 await self._write([op])
@@ -323,8 +366,9 @@ class RecordWriter:
                 if is_transient(exc):
                     for rest in reversed(batch[i:]):
                         self._enqueue(rest, front=True)
-                    return
+                    return False
                 self._reject(op, exc)
+        return True
 
     async def _write(self, batch: list[Op]) -> None:
         groups: dict[tuple[str, str, tuple[str, ...]], list[tuple[Any, ...]]] = {}

@@ -24,6 +24,7 @@ class FakeConn:
         self.db.pending = []
         yield
         self.db.transactions.append(self.db.pending)
+        self.db.committed.set()
 
     async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if self.db.hold is not None:
@@ -45,6 +46,7 @@ class FakeDb:
         self.fail: list[BaseException] = []
         self.hold: asyncio.Event | None = None
         self.held = asyncio.Event()
+        self.committed = asyncio.Event()
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[FakeConn]:
@@ -193,3 +195,44 @@ def test_unknown_row_set_table_is_refused() -> None:
         w.submit(RowSet("nope", "app1", {("a",): {}}))
     with pytest.raises(ValueError, match="upsert table"):
         w.submit(Upsert("nope", "k", {}))
+
+
+async def test_records_arriving_during_a_write_wait_for_the_interval_then_go_as_one_transaction(db: FakeDb) -> None:
+    """Under steady traffic something always arrives while a batch is written: it must gather
+    for the flush interval (one transaction per interval), not be written at once in a
+    transaction of its own each time."""
+    w = writer(db)  # no interval yet: the first record is written at once
+    w.start()
+    db.hold = release = asyncio.Event()
+    w.upsert_call("c0", outcome="answered")
+    await asyncio.wait_for(db.held.wait(), 5)
+    w._flush_interval = 30  # from now on records gather (the test must not depend on timing)
+    for i in range(1, 6):  # arrive while the first transaction is being written
+        w.upsert_call(f"c{i}", outcome="answered")
+    release.set()
+    await asyncio.wait_for(db.committed.wait(), 5)
+    for _ in range(20):  # the writer runs freely for many loop turns: nothing more is written
+        await asyncio.sleep(0)
+    assert len(db.transactions) == 1 and w.pending == 5
+    await w.flush(5)  # a flush cuts the gathering short: the five go together
+    assert len(db.transactions) == 2 and db.calls() == {f"c{i}": "answered" for i in range(6)}
+    assert len(db.transactions[1]) == 1 and len(db.transactions[1][0][1]) == 5
+    await w.close()
+
+
+async def test_a_flush_waits_for_what_was_submitted_before_it_not_for_an_idle_writer(db: FakeDb) -> None:
+    """Under steady traffic the writer is never idle: a flush must still return."""
+    w = RecordWriter(db, flush_interval=30, max_backoff=0.01)  # type: ignore[arg-type]
+    w.start()
+    db.hold = release = asyncio.Event()
+    w.upsert_call("c0", outcome="answered")
+    flushing = asyncio.create_task(w.flush(5))
+    await asyncio.wait_for(db.held.wait(), 5)
+    w.upsert_call("c1", outcome="answered")  # after the flush began: not its business
+    db.hold = second = asyncio.Event()  # and its write hangs
+    release.set()
+    await flushing
+    assert db.calls() == {"c0": "answered"}
+    second.set()
+    await w.close()
+    assert db.calls() == {"c0": "answered", "c1": "answered"}
