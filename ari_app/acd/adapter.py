@@ -119,8 +119,10 @@ class AcdAdapter:
         self.offers: LinkMap[OfferLink] = LinkMap()
         self.audit_interval = audit_interval
         self._chains: dict[str, asyncio.Task[Any]] = {}
-        self._timer_wakeup = asyncio.Event()
-        self._timer_task: asyncio.Task[None] | None = None
+        #: The loop timer for the engine's next deadline (see `_rearm`), and that deadline.
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_for: float | None = None
+        self._running = False
         self._audit_task: asyncio.Task[None] | None = None
         self._persist_task: asyncio.Task[None] | None = None
         self._dirty = False
@@ -160,7 +162,7 @@ class AcdAdapter:
         for listener in self.change_listeners:
             listener()
         self.execute(commands)
-        self._timer_wakeup.set()
+        self._rearm()
         if self._watchers:
             self._watchers.check()
         return commands
@@ -170,31 +172,42 @@ class AcdAdapter:
         await self._watchers.wait_until(predicate, timeout=timeout)
 
     async def start(self) -> None:
-        self._timer_task = asyncio.create_task(self._timer_loop(), name="acd-timers")
+        self._running = True
+        self._rearm()
         self._persist_task = asyncio.create_task(self._persist_loop(), name="acd-persist")
         if self.audit_interval > 0:
             self._audit_task = asyncio.create_task(self._audit_loop(), name="acd-audit")
 
     async def stop(self) -> None:
-        for task in (self._timer_task, self._audit_task, self._persist_task):
+        self._running = False
+        self._rearm()
+        for task in (self._audit_task, self._persist_task):
             if task is not None:
                 task.cancel()
         self.persist()
 
-    async def _timer_loop(self) -> None:
-        while True:
-            deadline = self.engine.next_deadline()
-            self._timer_wakeup.clear()
-            delay = None if deadline is None else max(0.0, deadline - self.now())
-            try:
-                await asyncio.wait_for(self._timer_wakeup.wait(), delay)
-                continue  # state changed: recompute the deadline
-            except TimeoutError:
-                pass
-            try:
-                self.handle(ce.Tick())
-            except Exception:
-                log.exception("ACD tick failed")
+    def _rearm(self) -> None:
+        """Keep one loop timer on the engine's next deadline (after every event it handled).
+
+        Why a timer handle and not a task waiting on an event: the deadline is re-read after
+        every event, and a `wait_for` per event cost a task and a timeout each time."""
+        deadline = self.engine.next_deadline() if self._running else None
+        if deadline == self._armed_for and (deadline is None or self._timer is not None):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._armed_for = deadline
+        if deadline is not None:
+            self._timer = asyncio.get_running_loop().call_later(max(0.0, deadline - self.now()), self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self._timer, self._armed_for = None, None
+        try:
+            self.handle(ce.Tick())
+        except Exception:
+            log.exception("ACD tick failed")
+            self._rearm()
 
     # ------------------------------------------------------------------ persistence
     #: The state is stored one row per record in `acd_state_rows` (kind, key): the engine's
