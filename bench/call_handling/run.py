@@ -187,9 +187,10 @@ both are bridged, the caller hangs up once bridged, and the agent leg and the br
 down. **Floor**: a minimal hand-written loop on aiohttp + websockets. **App**: the full `Service`
 with queue `bench` (longest-idle, wrap-up 0) and {args.agents} agents, records through the batched writer ("call records": complete `calls` rows after
 the final flush / calls completed, warm-ups included). Both make five ARI requests per call (the app's hold music
-starts only after `hold_music_delay`, 0.3 s, and these agents answer sooner). Main rows: both get every
-event type, the app's own event filter off; "chatter filtered": both ask Asterisk not to send the
-simulated phones' dialplan chatter, as the app does by default. Latency: the caller's StasisStart to the
+starts only after `hold_music_delay`, 0.3 s, and these agents answer sooner). Main rows: Asterisk sends both every
+event type (the app's event filter is lifted after it starts; it drops the chatter types it ignores
+on arrival, unparsed); "chatter filtered": both ask Asterisk not to send the simulated phones'
+dialplan chatter, as the app does by default. Latency: the caller's StasisStart to the
 second leg's ChannelEnteredBridge, both stamped when the websocket frame arrives.
 {args.calls} measured calls per row ({small} at 1 in flight), in {args.segments} segments with
 floor and app alternating, each after {args.warmup} warm-up calls.
