@@ -111,6 +111,7 @@ def register(api: Api, service: Service, acd: AcdAdapter) -> None:
         existed = agent_id in acd.agent_ids()
         await _durably(service, store.save_agent, cfg)
         acd.handle(ce.UpsertAgent(cfg))
+        await acd.devices.sync()  # follow the agent's device, its state read before we answer
         return json_response(cfg.to_dict(), status=200 if existed else 201)
 
     @api.route("DELETE", "/agents/{agent_id}", summary="Remove an agent", tag="agents")
@@ -120,6 +121,7 @@ def register(api: Api, service: Service, acd: AcdAdapter) -> None:
             raise not_found("agent", agent_id)
         await _durably(service, store.delete_agent, agent_id)
         acd.handle(ce.RemoveAgent(agent_id))
+        await acd.devices.sync()
         return web.Response(status=204)
 
     @api.route("POST", "/agents/{agent_id}/state", summary="Log in, log out, pause or unpause an agent",
