@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
-from ari_app.acd import store
+from ari_app.acd import store, transfer
 from ari_app.acd.core import events as ce
 from ari_app.acd.core.model import AgentConfig, ConfigError, QueueConfig
 from ari_app.http.api import Api, json_response, read_body, read_json_object
@@ -157,3 +157,5 @@ def register(api: Api, service: Service, acd: AcdAdapter) -> None:
         acd.handle(ce.MoveItem(item_id, body.queue, body.to_head))
         return json_response({"item_id": item_id, "queue": body.queue,
                               "position": acd.engine.position(item_id)})
+
+    transfer.register(api, service, acd)

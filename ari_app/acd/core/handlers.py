@@ -7,6 +7,7 @@ empty (leave_empty), then routes (see ``routing.py``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from . import events as ev
@@ -122,7 +123,8 @@ class Core(Lifecycle):
         if q is None:
             self.emit(ExitQueue(it.id, "unknown", None))
         else:
-            self.join(it.item, q, new=True)
+            item = it.item if it.item.has_channel else replace(it.item, kind="call")  # on a line now
+            self.join(item, q, new=True)
             again = self.items.get(it.id)
             if again is not None and it.agent_id is not None:
                 again.tried.append(it.agent_id)  # the agent who transferred comes last

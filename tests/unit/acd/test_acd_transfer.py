@@ -84,3 +84,13 @@ def test_transfer_into_a_full_queue_follows_its_full_destination() -> None:
     sim.answer([o for o in of(sim.out, Offer) if o.item_id == "c1"][0])
     out = sim.do(CallTransferred("c1", "queue:billing"))
     assert logs(out, "FULL") and of(out, ExitQueue) == [ExitQueue("c1", "full", "context:overflow,s")]
+
+
+def test_a_transferred_callback_waits_as_a_call_with_music() -> None:
+    sim = _sim()
+    sim.arrive("cb1", kind="callback")
+    sim.answer(of(sim.out, Offer)[0])
+    out = sim.do(CallTransferred("cb1", "queue:billing"))
+    item = sim.engine.item("cb1")
+    assert item is not None and item.item.kind == "call"  # the customer is on a line now
+    assert of(out, StartHold) == [StartHold("cb1")]
