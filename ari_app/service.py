@@ -54,6 +54,8 @@ class Service:
         self.routes: dict[str, StasisHandler] = {}
         self.channel_handlers: dict[str, EventHandler] = {}
         self.bridge_handlers: dict[str, EventHandler] = {}
+        #: Handlers by event type for events about no channel or bridge (DeviceStateChanged).
+        self.type_handlers: dict[str, EventHandler] = {}
         self.reconnect_hooks: list[ReconnectHook] = []
         self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
         self.accepting = True
@@ -251,7 +253,10 @@ class Service:
         handler = self.channel_handlers.get(channel.id) if channel is not None else None
         if handler is None:
             bridge = ev.field_of(e, "bridge")
-            handler = self.bridge_handlers.get(bridge.id) if bridge is not None else None
+            if bridge is not None:
+                handler = self.bridge_handlers.get(bridge.id)
+            elif channel is None:
+                handler = self.type_handlers.get(kind)
         if handler is not None:
             result = handler(e)
             if result is not None and asyncio.iscoroutine(result):

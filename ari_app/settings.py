@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     hold_music_delay: float = Field(0.3, ge=0, le=10, description="Seconds a queued caller waits before music on "
                                     "hold starts: an agent who answers sooner (auto-answer headsets) is connected "
                                     "without a burst of music, and Asterisk starts and stops none")
+    transfer_dial_template: str = Field("PJSIP/{number}@trunk", description="Dial string of an agent's blind "
+                                        "transfer to a number: {number} is the number as the agent gave it")
+    transfer_ring_timeout: int = Field(30, ge=1, le=600, description="Seconds a transfer to a number rings")
     orphan_policy: str = Field("hangup", description="What to do with channels in our app we know nothing about: hangup|adopt")
     log_level: str = "INFO"
 
@@ -93,6 +96,17 @@ class Settings(BaseSettings):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r} (e.g. UTC, Europe/Paris)") from None
+        return v
+
+    @field_validator("transfer_dial_template")
+    @classmethod
+    def _transfer_template(cls, v: str) -> str:
+        try:
+            v.format(number="0")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{number}} may be filled in: {exc}") from None
+        if "{number}" not in v:
+            raise ValueError("needs {number}, e.g. PJSIP/{number}@trunk")
         return v
 
     @field_validator("orphan_policy")

@@ -26,6 +26,7 @@ from ari_app.acd.core import commands as cmd
 from ari_app.acd.core import events as ce
 from ari_app.acd.core.engine import AcdEngine
 from ari_app.acd.core.model import QueueItem
+from ari_app.acd.devices import AgentDevices
 from ari_app.acd.prompts import announcement_media
 from ari_app.acd.tracking import LinkMap, Tracked
 from ari_app.ari import errors as ari_errors
@@ -150,6 +151,8 @@ class AcdAdapter:
         service.routes["agent-feature"] = self.on_agent_feature
         service.reconnect_hooks.append(self.on_reconcile)
         service.shutdown_hooks.append(self.stop)
+        #: Agents' device states from Asterisk (after `on_reconcile`: its hook runs second).
+        self.devices = AgentDevices(service, self)
 
     # ------------------------------------------------------------------ clock and core
     @staticmethod

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
-from ari_app.acd import store
+from ari_app.acd import store, transfer
 from ari_app.acd.core import events as ce
 from ari_app.acd.core.model import AgentConfig, ConfigError, QueueConfig
 from ari_app.http.api import Api, json_response, read_body, read_json_object
@@ -111,6 +111,7 @@ def register(api: Api, service: Service, acd: AcdAdapter) -> None:
         existed = agent_id in acd.agent_ids()
         await _durably(service, store.save_agent, cfg)
         acd.handle(ce.UpsertAgent(cfg))
+        await acd.devices.sync()  # follow the agent's device, its state read before we answer
         return json_response(cfg.to_dict(), status=200 if existed else 201)
 
     @api.route("DELETE", "/agents/{agent_id}", summary="Remove an agent", tag="agents")
@@ -120,6 +121,7 @@ def register(api: Api, service: Service, acd: AcdAdapter) -> None:
             raise not_found("agent", agent_id)
         await _durably(service, store.delete_agent, agent_id)
         acd.handle(ce.RemoveAgent(agent_id))
+        await acd.devices.sync()
         return web.Response(status=204)
 
     @api.route("POST", "/agents/{agent_id}/state", summary="Log in, log out, pause or unpause an agent",
@@ -155,3 +157,5 @@ def register(api: Api, service: Service, acd: AcdAdapter) -> None:
         acd.handle(ce.MoveItem(item_id, body.queue, body.to_head))
         return json_response({"item_id": item_id, "queue": body.queue,
                               "position": acd.engine.position(item_id)})
+
+    transfer.register(api, service, acd)

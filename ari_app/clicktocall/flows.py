@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ari_app.acd.adapter import ItemUpdate
-from ari_app.acd.core import events as ce
 from ari_app.ari import events as ev
 from ari_app.ari.client import Waiter
 from ari_app.ari.errors import AriError
@@ -155,7 +154,8 @@ async def agent_dial(c2c: ClickToCall, req: Request) -> None:
                    hold_open=True, data=c2c.call_data(req))
     rec.add_leg(d.agent_channel, call_id=req.id, role="agent", agent_id=agent_id, created_at=created,
                 endpoint=endpoint)
-    s.acd.handle(ce.AgentDeviceState(agent_id, "inuse"))
+    if agent_id:
+        s.acd.devices.hold(agent_id)  # in use for the queues until the call ends
 
     def fail(reason: str, **call: str) -> None:
         rec.set_call(req.id, outcome=reason, **call)
@@ -235,4 +235,4 @@ async def _end_dial(c2c: ClickToCall, req: Request, d: _Dial) -> None:
         await s.quietly(s.ari.rest.bridges.destroy(bridge_id=d.bridge))
     s.recorder.release(req.id)
     if req.agent:
-        s.acd.handle(ce.AgentDeviceState(req.agent, "idle"))
+        s.acd.devices.release(req.agent)

@@ -70,7 +70,7 @@ class Bench:
 
     def __init__(self) -> None:
         self.writer = Writer()
-        service = SimpleNamespace(routes={}, reconnect_hooks=[], shutdown_hooks=[], writer=self.writer,
+        service = SimpleNamespace(routes={}, reconnect_hooks=[], shutdown_hooks=[], type_handlers={}, writer=self.writer,
                                   settings=SimpleNamespace(app_name="bench"),
                                   own_channel=lambda channel_id, handler: None)
         self.acd = AcdAdapter(service, audit_interval=0)  # type: ignore[arg-type]

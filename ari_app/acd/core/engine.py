@@ -15,6 +15,7 @@ from . import snapshot as _snapshot
 from .commands import Command
 from .events import Event
 from .handlers import Core
+from .model import AgentConfig
 from .routing import eligible
 from .state import Changes, ItemRt
 from .views import AgentInfo, ItemInfo, OfferInfo, QueueInfo
@@ -108,6 +109,10 @@ class AcdEngine:
 
     def agent(self, agent_id: str) -> AgentInfo | None:
         return self._agent_info(agent_id) if agent_id in self._core.agents else None
+
+    def agent_config(self, agent_id: str) -> AgentConfig | None:
+        a = self._core.agents.get(agent_id)
+        return None if a is None else a.config
 
     def offers(self) -> list[OfferInfo]:
         timers = self._core.timers

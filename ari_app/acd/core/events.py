@@ -51,6 +51,18 @@ class CallEnded:
 
 
 @dataclass(frozen=True)
+class CallTransferred:
+    """The agent blind-transferred the connected caller to ``target``: the call is complete for
+    the agent (wrap-up follows; BLINDTRANSFER instead of COMPLETEAGENT). A ``queue:NAME`` target
+    of this engine puts the caller in that queue as a new entry that keeps its priority, skills
+    and ``entered_at`` (its FIFO place and the wait reported since the first entry); any other
+    target (e.g. ``number:0612345678``) is the adapter's to connect."""
+
+    item_id: str
+    target: str
+
+
+@dataclass(frozen=True)
 class AgentLogin:
     agent_id: str
 
@@ -146,6 +158,7 @@ Event = (
     | OfferAnswered
     | OfferFailed
     | CallEnded
+    | CallTransferred
     | AgentLogin
     | AgentLogout
     | AgentPause

@@ -7,11 +7,13 @@ empty (leave_empty), then routes (see ``routing.py``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from . import events as ev
 from .commands import CancelOffer, Command, Connect, ExitQueue, ItemMoved
 from .lifecycle import Lifecycle
+from .model import queue_destination
 from .state import AgentRt, ItemRt, QueueRt
 
 
@@ -108,6 +110,25 @@ class Core(Lifecycle):
             self._complete(it, e.by)
         else:
             self._abandon(it, "hangup")
+
+    def on_call_transferred(self, e: ev.CallTransferred) -> None:
+        it = self.items.get(e.item_id)
+        if it is None or it.status != "connected":
+            return
+        self._complete(it, "agent", event="BLINDTRANSFER", target=e.target)
+        target = queue_destination(e.target)
+        if target is None:
+            return
+        q = self.queues.get(target)
+        if q is None:
+            self.emit(ExitQueue(it.id, "unknown", None))
+        else:
+            item = it.item if it.item.has_channel else replace(it.item, kind="call")  # on a line now
+            self.join(item, q, new=True)
+            again = self.items.get(it.id)
+            if again is not None and it.agent_id is not None:
+                again.tried.append(it.agent_id)  # the agent who transferred comes last
+                self.touched_items.add(it.id)
 
     def on_agent_login(self, e: ev.AgentLogin) -> None:
         a = self.agents.get(e.agent_id)
@@ -337,6 +358,7 @@ _HANDLERS: dict[type, Callable[[Core, Any], None]] = {
     ev.OfferAnswered: Core.on_offer_answered,
     ev.OfferFailed: Core.on_offer_failed,
     ev.CallEnded: Core.on_call_ended,
+    ev.CallTransferred: Core.on_call_transferred,
     ev.AgentLogin: Core.on_agent_login,
     ev.AgentLogout: Core.on_agent_logout,
     ev.AgentPause: Core.on_agent_pause,

@@ -330,13 +330,13 @@ class Lifecycle(Router):
         if it is not None and it.status == "offering" and not it.offers:
             self._attempt_over(it, delay=0.0)
 
-    def _complete(self, it: ItemRt, by: str, **extra: Any) -> None:
+    def _complete(self, it: ItemRt, by: str, *, event: str | None = None, **extra: Any) -> None:
         q = self.queues.get(it.queue)
         a = self.agents.get(it.agent_id or "")
         connected = it.connected_at if it.connected_at is not None else self.now
         talk = self.now - connected
         self.log(
-            "COMPLETECALLER" if by == "caller" else "COMPLETEAGENT",
+            event or ("COMPLETECALLER" if by == "caller" else "COMPLETEAGENT"),
             it.queue,
             it.id,
             it.agent_id,

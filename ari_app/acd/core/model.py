@@ -40,6 +40,10 @@ EMPTY_CONDITIONS: frozenset[str] = frozenset(
 )
 
 _DTMF = re.compile(r"^[0-9*#A-D]$")
+#: An Asterisk device name: ``PJSIP/1001``, ``Custom:agent7``, ``Stasis:agent7``.
+_DEVICE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*[/:][^\s,]+$")
+#: Endpoints whose device state is the endpoint itself (a phone, not a dial string via a trunk).
+_DEVICE_ENDPOINT = re.compile(r"^(PJSIP|SIP|IAX2)/[^\s,@/]+$")
 _DESTINATION = re.compile(
     r"^(queue:[^\s,]+|context:[^\s,]+,[^\s,]+(,[^\s,]+)?|voicemail:[^\s]+|callback|hangup)$"
 )
@@ -324,14 +328,31 @@ class AgentConfig:
     memberships: Mapping[str, int] = field(default_factory=dict)
     #: Overrides the queue's ``wrapup_time`` when set.
     wrapup_time: float | None = None
+    #: The Asterisk device whose state says whether the agent is busy outside the ACD
+    #: (``Custom:agent7``, ``PJSIP/1001``). None: the endpoint for ``PJSIP/x``, ``SIP/x`` and
+    #: ``IAX2/x`` endpoints, no device otherwise (see ``device_name``).
+    device: str | None = None
 
     def __post_init__(self) -> None:
         _check_name("id", self.id)
         _check_name("endpoint", self.endpoint)
+        if self.device is not None and (not isinstance(self.device, str) or not _DEVICE.match(self.device)):
+            raise ConfigError(
+                "device",
+                f"expected an Asterisk device name such as 'PJSIP/1001' or 'Custom:agent7', "
+                f"got {self.device!r}",
+            )
         _check_levels("skills", self.skills, minimum=1, maximum=10)
         _check_levels("memberships", self.memberships, minimum=0, maximum=None)
         if self.wrapup_time is not None:
             _check_number("wrapup_time", self.wrapup_time)
+
+    @property
+    def device_name(self) -> str | None:
+        """The device whose state is followed: ``device``, else the endpoint if it is a phone."""
+        if self.device is not None:
+            return self.device
+        return self.endpoint if _DEVICE_ENDPOINT.match(self.endpoint) else None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AgentConfig:

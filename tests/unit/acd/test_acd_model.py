@@ -61,6 +61,9 @@ def test_queue_validation_names_the_field(data: dict[str, object], field: str) -
         ({"id": "a1", "endpoint": "PJSIP/a1", "memberships": {"q": -1}}, "memberships.q"),
         ({"id": "a1", "endpoint": "PJSIP/a1", "memberships": ["q"]}, "memberships"),
         ({"id": "a1", "endpoint": "PJSIP/a1", "wrapup_time": -5}, "wrapup_time"),
+        ({"id": "a1", "endpoint": "Local/a1@agents", "device": "agent 7"}, "device"),
+        ({"id": "a1", "endpoint": "Local/a1@agents", "device": "agent7"}, "device"),
+        ({"id": "a1", "endpoint": "Local/a1@agents", "device": 7}, "device"),
     ],
 )
 def test_agent_validation_names_the_field(data: dict[str, object], field: str) -> None:
@@ -69,9 +72,29 @@ def test_agent_validation_names_the_field(data: dict[str, object], field: str) -
     assert err.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "device", "followed"),
+    [
+        ("PJSIP/1001", None, "PJSIP/1001"),
+        ("SIP/1001", None, "SIP/1001"),
+        ("IAX2/desk7", None, "IAX2/desk7"),
+        ("PJSIP/0612345678@trunk", None, None),  # a number through a trunk: no phone of theirs
+        ("Local/a1@agents", None, None),
+        ("Local/a1@agents", "Custom:agent7", "Custom:agent7"),
+        ("PJSIP/1001", "Stasis:desk-7", "Stasis:desk-7"),
+    ],
+)
+def test_agent_device_defaults_to_a_phone_endpoint(
+    endpoint: str, device: str | None, followed: str | None
+) -> None:
+    assert AgentConfig("a1", endpoint, device=device).device_name == followed
+
+
 def test_agent_and_item_round_trip() -> None:
     agent = AgentConfig("a1", "PJSIP/a1", skills={"fr": 5}, memberships={"q": 1}, wrapup_time=10)
     assert AgentConfig.from_dict(json.loads(json.dumps(agent.to_dict()))) == agent
+    local = AgentConfig("a2", "Local/a2@agents", device="Custom:a2")
+    assert AgentConfig.from_dict(json.loads(json.dumps(local.to_dict()))) == local
     item = QueueItem(
         "c1",
         "q",
@@ -105,3 +128,4 @@ def test_relaxed_requirements() -> None:
         and cfg.next_escalation(30) == 60
         and cfg.next_escalation(60) is None
     )
+

@@ -35,6 +35,7 @@ from ari_app.acd.core import (
     CallArrived,
     CallEnded,
     CallLeft,
+    CallTransferred,
     CancelOffer,
     Command,
     Connect,
@@ -135,6 +136,11 @@ action = st.one_of(
     ),
     st.tuples(st.just("dtmf"), st.integers(0, 20), st.sampled_from(["9", "1"])),
     st.tuples(st.just("move"), st.integers(0, 20), st.sampled_from(QUEUES), st.booleans()),
+    st.tuples(
+        st.just("transfer"),
+        st.integers(0, 20),
+        st.sampled_from([f"queue:{q}" for q in QUEUES] + ["number:0612345678"]),
+    ),
     st.tuples(st.just("queue"), queue_cfg),
     st.tuples(st.just("agent"), agent_cfg),
 )
@@ -233,6 +239,8 @@ class Driver:
             self.send(DtmfPressed(item, act[2]))
         elif kind == "move" and (item := pick(items, act[1])):
             self.send(MoveItem(item, act[2], act[3]))
+        elif kind == "transfer" and (item := pick(items, act[1])):
+            self.send(CallTransferred(item, act[2]))
         elif kind == "queue":
             self.send(UpsertQueue(act[1]))
         elif kind == "agent":
