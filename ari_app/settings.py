@@ -43,6 +43,11 @@ class Settings(BaseSettings):
                     "and dropped unparsed if they arrive anyway (an Asterisk without the filter): no capability "
                     "uses them, and a Local channel running dialplan sends dozens per call. [] = all")
 
+    ari_http_connections: int = Field(
+        32, ge=1, le=100,
+        description="REST connections to Asterisk at most (its http.conf sessionlimit, 100 by default, is shared "
+                    "by every client); opened a few at a time, as its listen backlog is 10")
+
     # --- PostgreSQL ----------------------------------------------------------------------
     database_url: SecretStr = SecretStr("postgresql://ari_app@127.0.0.1:5433/ari_app")
     db_pool_min: int = 1

@@ -128,9 +128,10 @@ class AriClient:
         reconnect_max_delay: float = 10,
         rest_timeout: float = 10,
         dropped_events: Iterable[str] = (),
+        http_connections: int = 32,
     ) -> None:
         self.app = app
-        self.rest = AriRest(url, user, password, timeout=rest_timeout)
+        self.rest = AriRest(url, user, password, timeout=rest_timeout, max_connections=http_connections)
         ws_base = self.rest.base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
         self.stream = EventStream(
             f"{ws_base}/ari/events",
@@ -163,6 +164,7 @@ class AriClient:
             ping_interval=settings.ari_ping_interval,
             reconnect_max_delay=settings.ari_reconnect_max_delay,
             dropped_events=settings.ari_ignored_events,
+            http_connections=settings.ari_http_connections,
         )
 
     def __repr__(self) -> str:

@@ -8,6 +8,7 @@ Python names are snake_case; the spec's names (mostly camelCase) appear only in 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import builtins
 import json as jsonlib
@@ -90,8 +91,31 @@ def _vars_body(variables: Mapping[str, str] | None) -> dict[str, Any] | None:
     return {"variables": dict(variables)} if variables else None
 
 
+class _GentleConnector(aiohttp.TCPConnector):
+    """A connector that opens at most ``connect_concurrency`` connections at a time.
+
+    Why: Asterisk's HTTP server listens with a backlog of 10 and accepts from one thread. When
+    the pool grows in a burst (a load peak, a restart with calls waiting), connection attempts
+    beyond the backlog are dropped and the kernel retries them after a full second: the call
+    whose request it was waits a second. Opening a few at a time avoids the overflow; requests
+    meanwhile wait for the first free connection, usually a few milliseconds.
+    (``_create_connection`` has kept this signature across aiohttp 3.x.)
+    """
+
+    def __init__(self, *, connect_concurrency: int, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._connecting = asyncio.Semaphore(connect_concurrency)
+
+    async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
+        async with self._connecting:
+            return await super()._create_connection(req, traces, timeout)
+
+
 class AriRest:
-    """ARI REST over one aiohttp session. ``base_url`` is Asterisk's HTTP root (``/ari`` optional)."""
+    """ARI REST over one aiohttp session. ``base_url`` is Asterisk's HTTP root (``/ari`` optional).
+
+    At most ``max_connections`` connections (Asterisk serves 100 HTTP sessions for all its clients
+    together, http.conf ``sessionlimit``), opened ``connect_concurrency`` at a time."""
 
     def __init__(
         self,
@@ -101,6 +125,8 @@ class AriRest:
         *,
         session: aiohttp.ClientSession | None = None,
         timeout: float = 10,
+        max_connections: int = 32,
+        connect_concurrency: int = 4,
     ) -> None:
         base = base_url.rstrip("/")
         self.base_url = base[: -len("/ari")] if base.endswith("/ari") else base
@@ -111,6 +137,8 @@ class AriRest:
         self._session = session
         self._own_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_connections = max_connections
+        self._connect_concurrency = connect_concurrency
         self.channels = Channels(self)
         self.bridges = Bridges(self)
         self.playbacks = Playbacks(self)
@@ -128,7 +156,8 @@ class AriRest:
             if not self._own_session:
                 raise AriConnectionError("the aiohttp session given to AriRest is closed")
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30)
+                connector=_GentleConnector(limit=self._max_connections, keepalive_timeout=30,
+                                           connect_concurrency=self._connect_concurrency)
             )
         return self._session
 

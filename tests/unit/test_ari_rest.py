@@ -299,3 +299,41 @@ def test_repr_has_no_secret() -> None:
     r = AriRest("http://127.0.0.1:1", USER, PASSWORD)
     assert PASSWORD not in repr(r) and TOKEN not in repr(r)
     assert PASSWORD not in repr(r.channels)
+
+
+async def test_connections_are_opened_a_few_at_a_time_and_capped(
+    fake: tuple[FakeAri, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of requests on a cold pool must not become a burst of connection attempts
+    (Asterisk's listen backlog is 10: the overflow waits a second for a SYN retry)."""
+    import aiohttp
+
+    opening, peak, four_opening, gate = 0, 0, asyncio.Event(), asyncio.Event()
+    original = aiohttp.TCPConnector._create_direct_connection
+
+    async def counted(self: aiohttp.TCPConnector, *a: Any, **kw: Any) -> Any:
+        nonlocal opening, peak
+        opening += 1
+        peak = max(peak, opening)
+        if opening == 4:
+            four_opening.set()
+        try:
+            await gate.wait()
+            return await original(self, *a, **kw)
+        finally:
+            opening -= 1
+
+    monkeypatch.setattr(aiohttp.TCPConnector, "_create_direct_connection", counted)
+    rest = AriRest(fake[1], USER, PASSWORD, timeout=5, max_connections=6, connect_concurrency=4)
+    try:
+        burst = [asyncio.create_task(rest.request("GET", "/asterisk/ping")) for _ in range(20)]
+        await asyncio.wait_for(four_opening.wait(), 5)
+        for _ in range(50):  # every other request has had its chance to start connecting
+            await asyncio.sleep(0)
+        assert opening == 4
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(*burst), 5)
+        assert peak == 4
+        assert len(fake[0].requests) == 20
+    finally:
+        await rest.close()
