@@ -18,17 +18,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ari_app.acd import audit as leg_audit
+from ari_app.acd.agent_first import connect_agent_first
 from ari_app.acd.core import commands as cmd
 from ari_app.acd.core import events as ce
 from ari_app.acd.core.engine import AcdEngine
 from ari_app.acd.core.model import QueueItem
 from ari_app.acd.devices import AgentDevices
+from ari_app.acd.links import ItemLink, ItemUpdate, OfferLink, ts
 from ari_app.acd.prompts import announcement_media
-from ari_app.acd.tracking import LinkMap, Tracked
+from ari_app.acd.tracking import LinkMap
 from ari_app.ari import errors as ari_errors
 from ari_app.ari import events as ev
 from ari_app.calls.direct import dial_failure
@@ -52,65 +55,6 @@ _QUEUESTATUS = {"timeout": "TIMEOUT", "exitkey": "EXITWITHKEY", "empty": "LEAVEE
                 "overflow": "TIMEOUT", "callback": "CALLBACK", "unknown": "CONTINUE"}
 
 
-def _ts(at: float) -> datetime:
-    return datetime.fromtimestamp(at, UTC)
-
-
-@dataclass
-class ItemLink(Tracked):
-    """Asterisk side of a queue item."""
-
-    item_id: str
-    channel_id: str | None        # the caller's channel (None for a callback waiting)
-    queue: str
-    bridge_id: str | None = None
-    agent_channel: str | None = None
-    agent_id: str | None = None
-    agent_offer: str | None = None  # the offer whose leg is bridged with the caller
-    connected: bool = False
-    ended: bool = False
-    from_dialplan: bool = True
-    #: For a channel-less item (callback, click-to-call): whom to dial once an agent answered.
-    dial: str | None = None
-    dial_caller_id: str | None = None
-    dial_timeout: int = 30
-    whisper: list[str] | None = None
-    #: Run answering-machine detection on `dial`'s leg before bridging it with the agent.
-    amd: bool = False
-    #: The item's place and needs, for a capability that takes the caller over when it leaves
-    #: (a callback keeps the caller's original entry time and priority).
-    entered_at: float | None = None
-    priority: int = 0
-    skills: dict[str, int] | None = None
-    #: Music on hold was started (and not stopped since): a connect or exit must stop it.
-    moh: bool = False
-    #: The announcement playing to the caller, if any: a connect cuts it short.
-    playback_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ItemUpdate:
-    """What happened to an item, for the capability that owns it (status streams, retries).
-
-    kind: agent-ringing | agent-answered | customer-ringing | connected | customer-failed |
-    completed | exited | abandoned
-    """
-
-    item_id: str
-    kind: str
-    agent_id: str | None = None
-    detail: str | None = None
-
-
-@dataclass
-class OfferLink(Tracked):
-    offer_id: str
-    item_id: str
-    agent_id: str
-    channel_id: str
-    answered: bool = False
-
-
 class AcdAdapter:
     def __init__(self, service: Service, *, audit_interval: float = 15.0) -> None:
         self.s = service
@@ -127,11 +71,11 @@ class AcdAdapter:
         self._audit_task: asyncio.Task[None] | None = None
         self._persist_task: asyncio.Task[None] | None = None
         self._dirty = False
-        self._restored = False
+        self.restored = False
         self._watchers = Watchers()
         #: Offers whose originate returned: their agent leg exists in Asterisk until we hear it
         #: ended. The periodic audit judges only these (see `audit`).
-        self._rung: set[str] = set()
+        self.rung: set[str] = set()
         #: Capabilities that own items (callbacks, click-to-call) follow them here.
         self.observers: dict[str, Callable[[ItemUpdate], None]] = {}
         #: Called (no arguments, must be quick) after every event the engine handled: reporting
@@ -293,13 +237,13 @@ class AcdAdapter:
     def _adopt(self, items: dict[str, dict[str, Any]], offers: dict[str, dict[str, Any]]) -> None:
         self.items = LinkMap((k, ItemLink(**v)) for k, v in items.items())
         self.offers = LinkMap((k, OfferLink(**v)) for k, v in offers.items())
-        self._rung = set(self.offers)
+        self.rung = set(self.offers)
         for link in self.items.values():
             if link.channel_id:
                 self.s.own_channel(link.channel_id, self._caller_handler(link))
         for offer in self.offers.values():
             self.s.own_channel(offer.channel_id, self._agent_handler(offer))
-        self._restored = True
+        self.restored = True
 
     # ------------------------------------------------------------------ views for the API
     def agent_ids(self) -> list[str]:
@@ -372,7 +316,7 @@ class AcdAdapter:
             self.before_dial[item.id] = before_dial
         rec = self.s.recorder
         rec.start_call(item.id, direction=direction, created_at=created_at, caller=item.caller_id,
-                       queue=item.queue, entered_queue_at=_ts(item.entered_at or self.now()),
+                       queue=item.queue, entered_queue_at=ts(item.entered_at or self.now()),
                        hold_open=channel_id is None, data={"priority": item.priority,
                                                            "skills": dict(item.required_skills)} if
                        (item.priority or item.required_skills) else {})
@@ -452,7 +396,7 @@ class AcdAdapter:
 
         def on_event(e: ev.Event) -> None:
             if e.type in wanted:
-                self._on_caller_event(link, e)
+                self.on_caller_event(link, e)
         return on_event
 
     def _agent_handler(self, offer: OfferLink):  # type: ignore[no-untyped-def]
@@ -463,14 +407,14 @@ class AcdAdapter:
                 self._on_agent_event(offer, e)
         return on_event
 
-    def _on_caller_event(self, link: ItemLink, e: ev.Event) -> None:
+    def on_caller_event(self, link: ItemLink, e: ev.Event) -> None:
         if isinstance(e, ev.ChannelDtmfReceived):
             if not link.connected and not link.ended and all(f(link, e.digit) for f in self.dtmf_filters):
                 self.handle(ce.DtmfPressed(link.item_id, e.digit))
         elif isinstance(e, ev.StasisEnd | ev.ChannelDestroyed):
-            self._caller_gone(link)
+            self.caller_gone(link)
 
-    def _caller_gone(self, link: ItemLink) -> None:
+    def caller_gone(self, link: ItemLink) -> None:
         if link.ended:
             return
         link.ended = True
@@ -496,9 +440,9 @@ class AcdAdapter:
         elif isinstance(e, ev.ChannelDestroyed | ev.StasisEnd):
             if isinstance(e, ev.StasisEnd) and not offer.answered:
                 return  # not answered yet: the ChannelDestroyed that follows carries the cause
-            self._agent_gone(offer, getattr(e, "cause", None))
+            self.agent_gone(offer, getattr(e, "cause", None))
 
-    def _agent_gone(self, offer: OfferLink, cause: int | None) -> None:
+    def agent_gone(self, offer: OfferLink, cause: int | None) -> None:
         if self.offers.pop(offer.offer_id, None) is None:
             return
         link = self.items.get(offer.item_id)
@@ -559,10 +503,10 @@ class AcdAdapter:
     def _execute_one(self, c: cmd.Command) -> None:
         w = self.s.writer
         if isinstance(c, cmd.QueueLog):
-            w.queue_event(at=_ts(c.at), event=c.event, queue=c.queue, call_id=c.item_id, agent_id=c.agent_id,
+            w.queue_event(at=ts(c.at), event=c.event, queue=c.queue, call_id=c.item_id, agent_id=c.agent_id,
                           data=dict(c.data))
         elif isinstance(c, cmd.AgentStateChanged):
-            w.agent_state(at=_ts(c.at), agent_id=c.agent_id, old_state=c.old, state=c.new, reason=c.reason)
+            w.agent_state(at=ts(c.at), agent_id=c.agent_id, old_state=c.old, state=c.new, reason=c.reason)
         elif isinstance(c, cmd.Offer):
             self._offer(c)
         elif isinstance(c, cmd.CancelOffer):
@@ -574,9 +518,9 @@ class AcdAdapter:
             if link and link.channel_id:
                 delay = self.s.settings.hold_music_delay
                 if delay > 0:
-                    asyncio.get_running_loop().call_later(delay, self._start_hold, link)
+                    asyncio.get_running_loop().call_later(delay, self.start_hold, link)
                 else:
-                    self._start_hold(link)
+                    self.start_hold(link)
         elif isinstance(c, cmd.Announce):
             self._announce(c)
         elif isinstance(c, cmd.ExitQueue):
@@ -588,7 +532,7 @@ class AcdAdapter:
             if link is not None:
                 link.queue = c.to_queue
 
-    def _start_hold(self, link: ItemLink) -> None:
+    def start_hold(self, link: ItemLink) -> None:
         """Music for a caller still waiting (`hold_music_delay` after the core asked for it)."""
         if link.connected or link.ended or link.moh or link.channel_id is None or self.items.get(link.item_id) is not link:
             return
@@ -605,15 +549,15 @@ class AcdAdapter:
 
         async def create() -> None:
             try:
-                await self._create_bridge(bridge_id, link.item_id)
+                await self.create_bridge(bridge_id, link.item_id)
             except Exception as exc:  # noqa: BLE001 - the connect creates it again if need be
                 log.warning("queue bridge not created", extra={"item_id": link.item_id, "error": str(exc)})
         self._serial(link.item_id, create())
 
-    async def _create_bridge(self, bridge_id: str, item_id: str) -> None:
-        await self.s.ari.rest.bridges.create(bridge_id=bridge_id, type="mixing", name=self._bridge_name(item_id))
+    async def create_bridge(self, bridge_id: str, item_id: str) -> None:
+        await self.s.ari.rest.bridges.create(bridge_id=bridge_id, type="mixing", name=self.bridge_name(item_id))
 
-    def _bridge_name(self, item_id: str) -> str:
+    def bridge_name(self, item_id: str) -> str:
         """Names say whose bridges they are, so a reconcile can find its own leftovers."""
         return f"{self.s.settings.app_name}:queue:{item_id}"
 
@@ -642,7 +586,7 @@ class AcdAdapter:
                 await rest.channels.originate(endpoint=c.endpoint, app=self.s.settings.app_name,
                                               app_args=f"agent-leg,{c.item_id}", channel_id=channel_id,
                                               caller_id=caller_id, timeout=int(c.timeout) + 5)
-                self._rung.add(c.offer_id)
+                self.rung.add(c.offer_id)
             except Exception as exc:  # noqa: BLE001 - any failure to ring is "unavailable"
                 log.warning("agent originate failed", extra={"agent_id": c.agent_id, "error": str(exc)})
                 if self.offers.pop(c.offer_id, None) is not None:
@@ -676,7 +620,7 @@ class AcdAdapter:
         self.s.recorder.set_call(c.item_id, agent_id=c.agent_id, outcome="answered")
         self.notify(c.item_id, "agent-answered", agent_id=c.agent_id)
         if link.channel_id is None:
-            self._serial(c.item_id, self._connect_agent_first(link, offer))
+            self._serial(c.item_id, connect_agent_first(self, link, offer))
             return
         rest = self.s.ari.rest
         bridge_id, caller, agent = link.bridge_id, link.channel_id, offer.channel_id
@@ -696,105 +640,11 @@ class AcdAdapter:
             except ari_errors.AriHttpError as exc:
                 if exc.status != 404:  # 404: no such bridge (its creation failed): make it now
                     raise
-                await self._create_bridge(bridge_id, c.item_id)
+                await self.create_bridge(bridge_id, c.item_id)
                 await join()
         self._serial(c.item_id, bridge())
 
-    async def _connect_agent_first(self, link: ItemLink, offer: OfferLink) -> None:
-        """The agent answered a channel-less item: whisper to them, dial the customer, bridge."""
-        rest, ari = self.s.ari.rest, self.s.ari
-        assert link.bridge_id is not None
-        await self._create_bridge(link.bridge_id, link.item_id)
-        if link.whisper:
-            playback_id = ari.new_id("pb")
-            done = ari.expect_event("PlaybackFinished", playback_id=playback_id, timeout=30)
-            try:
-                await rest.channels.play(channel_id=offer.channel_id, media=link.whisper, playback_id=playback_id)
-                await done
-            except Exception:  # noqa: BLE001 - no whisper is better than no call
-                done.cancel()
-        if link.ended or offer.offer_id not in self.offers:
-            return  # the agent hung up during the whisper
-        guard = self.before_dial.pop(link.item_id, None)
-        if guard is not None:
-            try:
-                go = await guard()
-            except Exception:  # noqa: BLE001 - when in doubt, never dial
-                log.exception("before-dial check failed", extra={"item_id": link.item_id})
-                go = False
-            if not go:
-                self._customer_failed(link, offer, "withdrawn")
-                return
-            if link.ended or offer.offer_id not in self.offers:
-                return
-        if not link.dial:
-            log.error("channel-less item without a number to dial", extra={"item_id": link.item_id})
-            self._customer_failed(link, offer, "failed")
-            return
-        customer = ari.new_id("customer")
-        self.s.recorder.add_leg(customer, call_id=link.item_id, role="customer", endpoint=link.dial)
-        # Owned before the originate; until it answers, the waiter below decides what happens.
-        self.s.own_channel(customer, lambda e: self._on_caller_event(link, e) if link.channel_id == customer else None)
-        answered = ari.expect(lambda e: isinstance(e, ev.StasisStart | ev.ChannelDestroyed)
-                              and e.channel.id == customer, timeout=link.dial_timeout + 15)
-        self.notify(link.item_id, "customer-ringing", agent_id=offer.agent_id)
-        try:
-            await rest.channels.originate(endpoint=link.dial, app=self.s.settings.app_name,
-                                          app_args=f"customer-leg,{link.item_id}", channel_id=customer,
-                                          caller_id=link.dial_caller_id, timeout=link.dial_timeout,
-                                          variables={"AMD_RETURN_APP": self.s.settings.app_name} if link.amd else None)
-            first = await answered
-        except Exception as exc:  # noqa: BLE001 - a failed originate is a failed attempt
-            answered.cancel()
-            log.warning("customer originate failed", extra={"item_id": link.item_id, "error": str(exc)})
-            self.s.recorder.set_leg(customer, outcome="failed", ended_at=datetime.now(UTC))
-            self.s.recorder.legs.pop(customer, None)
-            self._customer_failed(link, offer, "failed")
-            return
-        if isinstance(first, ev.ChannelDestroyed):
-            self.s.recorder.set_leg(customer, outcome=dial_failure(first.cause))
-            self._customer_failed(link, offer, dial_failure(first.cause))
-            return
-        if link.ended or offer.offer_id not in self.offers:
-            await self.s.quietly(rest.channels.hangup(channel_id=customer))
-            return
-        if link.amd:
-            status = await self._detect_machine(customer)
-            self.s.recorder.set_leg(customer, data={"amd": status})
-            if status in ("MACHINE", "HANGUP"):
-                reason = "machine" if status == "MACHINE" else "hangup"
-                self.s.recorder.set_leg(customer, outcome=reason)
-                await self.s.quietly(rest.channels.hangup(channel_id=customer))
-                self._customer_failed(link, offer, reason)
-                return
-            if link.ended or offer.offer_id not in self.offers:
-                await self.s.quietly(rest.channels.hangup(channel_id=customer))
-                return
-        link.channel_id = customer
-        self.s.recorder.set_leg(customer, outcome="answered")
-        self.s.recorder.set_call(link.item_id, answered_at=first.timestamp or datetime.now(UTC))
-        await rest.bridges.add_channel(bridge_id=link.bridge_id, channel=[offer.channel_id, customer])
-        self.notify(link.item_id, "connected", agent_id=offer.agent_id)
-
-    async def _detect_machine(self, channel: str) -> str:
-        """Send an answered leg through the dialplan's `amd` context (Asterisk's AMD()) and back
-        into the app; return AMDSTATUS (HUMAN, MACHINE, NOTSURE) or HANGUP."""
-        ari = self.s.ari
-        back = ari.expect(lambda e: (isinstance(e, ev.StasisStart) and e.channel.id == channel
-                                     and e.args[:1] == ["amd-result"])
-                          or (isinstance(e, ev.ChannelDestroyed) and e.channel.id == channel), timeout=30)
-        self.s.recorder.expect_return(channel)
-        try:
-            await ari.rest.channels.continue_in_dialplan(channel_id=channel, context="amd", extension="s", priority=1)
-            result = await back
-        except Exception:  # noqa: BLE001 - the customer hung up (or AMD never came back)
-            back.cancel()
-            return "HANGUP"
-        if isinstance(result, ev.StasisStart):
-            return result.args[1] if len(result.args) > 1 and result.args[1] else "NOTSURE"
-        return "HANGUP"
-
-    def _customer_failed(self, link: ItemLink, offer: OfferLink, reason: str) -> None:
+    def customer_failed(self, link: ItemLink, offer: OfferLink, reason: str) -> None:
         """The customer of a channel-less item did not answer: free the agent now, tell the owner."""
         link.ended = True
         self.s.recorder.set_call(link.item_id, outcome=f"customer-{reason}", hangup_by="customer")
@@ -888,14 +738,7 @@ class AcdAdapter:
 
     # ------------------------------------------------------------------ reconcile and audit
     async def on_reconcile(self, result: dict[str, Any]) -> None:
-        self._check_alive(set(result["channels"]), set(result["bridges"]), restarted=self._restored)
-        self._restored = False
-        # Empty queue bridges no item knows: made while an agent rang, just before a crash.
-        known = {link.bridge_id for link in self.items.values()}
-        prefix = self._bridge_name("")
-        for bridge in result["bridges"].values():
-            if bridge.name.startswith(prefix) and not bridge.channels and bridge.id not in known:
-                self.s.spawn(self.s.quietly(self.s.ari.rest.bridges.destroy(bridge_id=bridge.id)))
+        await leg_audit.reconcile(self, result)
 
     async def _audit_loop(self) -> None:
         while True:
@@ -904,61 +747,8 @@ class AcdAdapter:
                 await self.audit()
 
     async def audit(self) -> None:
-        """Compare the legs we believe alive with Asterisk's channels.
-
-        Only legs that surely existed in Asterisk before the list was asked for are judged:
-        calls keep arriving and agents keep being rung while it is on its way, and a leg missing
-        from the answer for that reason has not vanished (under load that freed agents as they
-        answered and sent their callers back to wait for a retry)."""
-        self._rung &= set(self.offers)
-        settled = ({(o.offer_id, o.channel_id) for o in self.offers.values() if o.offer_id in self._rung}
-                   | {(i.item_id, i.channel_id) for i in self.items.values()})
-        try:
-            channels = await self.s.ari.rest.channels.list()
-        except Exception:  # noqa: BLE001
-            return
-        self._check_alive({c.id for c in channels}, None, restarted=False, only=settled)
-
-    def _check_alive(self, alive: set[str], bridges: set[str] | None, *, restarted: bool,
-                     only: set[tuple[str, str | None]] | None = None) -> None:
-        """Free agents and items whose channels vanished without the events we expected (of
-        those in `only`, (offer or item id, channel id) pairs, when given)."""
-        for offer in list(self.offers.values()):
-            if only is not None and (offer.offer_id, offer.channel_id) not in only:
-                continue
-            if offer.channel_id in alive:
-                if restarted and not offer.answered:
-                    # A ring we were timing before the restart: cancel it, the core re-offers.
-                    self.offers.pop(offer.offer_id, None)
-                    self.s.spawn(self.s.quietly(self.s.ari.rest.channels.hangup(channel_id=offer.channel_id)))
-                    self.handle(ce.OfferFailed(offer.offer_id, "unavailable"))
-                continue
-            link = self.items.get(offer.item_id)
-            log.warning("agent leg vanished", extra={"agent_id": offer.agent_id, "channel_id": offer.channel_id})
-            self.s.recorder.close_lost(offer.channel_id, datetime.now(UTC))
-            if link is not None and link.connected and link.agent_channel == offer.channel_id:
-                self._agent_gone(offer, None)
-            elif offer.offer_id in self.offers:
-                self.offers.pop(offer.offer_id, None)
-                if offer.answered:
-                    self.handle(ce.AgentLegLost(offer.agent_id))
-                else:
-                    self.handle(ce.OfferFailed(offer.offer_id, "unavailable"))
-        for link in list(self.items.values()):
-            if link.channel_id is None or link.ended:
-                continue
-            if only is not None and (link.item_id, link.channel_id) not in only:
-                continue
-            if link.channel_id not in alive:
-                self.s.recorder.close_lost(link.channel_id, datetime.now(UTC))
-                self._caller_gone(link)
-            elif restarted and not link.connected:
-                link.moh = False  # Asterisk kept playing it, or not: start it again either way
-                self._start_hold(link)
-        for agent_id in [a.id for a in self.engine.agents() if a.status == "on_call"]:
-            if not any(o.agent_id == agent_id for o in self.offers.values()) and not any(
-                    link.agent_id == agent_id and link.connected for link in self.items.values()):
-                self.handle(ce.AgentLegLost(agent_id))
+        """Free what vanished from Asterisk without the events we expected (`audit.py`)."""
+        await leg_audit.audit(self)
 
 
 def _parse_skills(text: str) -> dict[str, int]:

@@ -35,7 +35,8 @@ from ari_app.http.api import Api, json_response, read_body
 from ari_app.http.errors import ApiError, not_found
 
 if TYPE_CHECKING:
-    from ari_app.acd.adapter import AcdAdapter, ItemLink
+    from ari_app.acd.adapter import AcdAdapter
+    from ari_app.acd.links import ItemLink
     from ari_app.service import Service
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from ari_app.acd.adapter import ItemUpdate
 from ari_app.acd.core.model import QueueItem
+from ari_app.acd.links import ItemUpdate
 from ari_app.ari import events as ev
 from ari_app.callbacks import store
 from ari_app.callbacks.core import (

@@ -29,7 +29,7 @@ from ari_app.callbacks.core.dialog import CONFIRMED_PROMPT
 from ari_app.store.db import is_transient
 
 if TYPE_CHECKING:
-    from ari_app.acd.adapter import ItemLink
+    from ari_app.acd.links import ItemLink
     from ari_app.callbacks.capability import Callbacks
     from ari_app.service import Service
 

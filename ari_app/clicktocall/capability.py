@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ari_app.acd.adapter import ItemUpdate
 from ari_app.acd.core.model import QueueItem
+from ari_app.acd.links import ItemUpdate
 from ari_app.ari import events as ev
 from ari_app.clicktocall import flows
 from ari_app.clicktocall.config import TargetConfig

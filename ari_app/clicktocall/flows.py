@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ari_app.acd.adapter import ItemUpdate
+from ari_app.acd.links import ItemUpdate
 from ari_app.ari import events as ev
 from ari_app.ari.client import Waiter
 from ari_app.ari.errors import AriError

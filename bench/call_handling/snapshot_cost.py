@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from ari_app.acd.adapter import AcdAdapter, ItemLink, OfferLink  # noqa: E402
+from ari_app.acd.adapter import AcdAdapter  # noqa: E402
 from ari_app.acd.core import (  # noqa: E402
     AcdEngine,
     AgentConfig,
@@ -45,6 +45,7 @@ from ari_app.acd.core import (  # noqa: E402
     UpsertAgent,
     UpsertQueue,
 )
+from ari_app.acd.links import ItemLink, OfferLink  # noqa: E402
 from ari_app.store.writer import _encode  # noqa: E402
 
 SIZES = ((60, 50), (200, 200), (1000, 1000), (1000, 10_000))
