@@ -22,9 +22,11 @@ from ari_app.dialer.calls import CallFlow
 from ari_app.dialer.campaigns import CampaignSpec, Disposition, SpecError, parse_campaign
 from ari_app.dialer.core import may_dial
 from ari_app.dialer.imports import Importer
+from ari_app.dialer.metrics import campaign_families
 from ari_app.dialer.model import AgentSession, OutboundCall, ts
 from ari_app.dialer.runner import CampaignRunner, lead_from_row
 from ari_app.http.errors import ApiError
+from ari_app.reporting.core.prometheus import Family
 from ari_app.store.db import is_transient
 from ari_app.watchers import Watchers
 
@@ -53,6 +55,7 @@ class Dialer:
             from ari_app.dialer.reports import campaign_intervals
             self.reporting.interval_sources["campaign"] = campaign_intervals
             self.reporting.extensions["campaigns"] = self.live_view
+            self.reporting.metric_sources.append(self.metrics)
         self.importer = Importer(self)
         self._lead_chains: dict[int, asyncio.Task[Any]] = {}
         self._watchers = Watchers()
@@ -73,6 +76,11 @@ class Dialer:
                         "agents": len(agents), "agents_ready": sum(1 for x in agents if x.state == "ready"),
                         "agents_on_call": sum(1 for x in agents if x.state in ("reserved", "on_call"))})
         return out
+
+    def metrics(self) -> list[Family]:
+        """Per-campaign families for /metrics (`dialer.metrics`)."""
+        now = time.time()
+        return campaign_families(r.figures(now) for r in self.runners.values())
 
     async def _publish_loop(self) -> None:
         """While a campaign runs, its figures change without the ACD noticing: keep the stream fresh."""

@@ -116,17 +116,22 @@ async def ready_zones(conn: asyncpg.Connection, campaign_id: str) -> list[str]:
     return [r["tz"] for r in rows]
 
 
-async def count_dialable(conn: asyncpg.Connection, campaign_id: str, *, max_attempts: int, now: datetime,
-                         abandoned_before: datetime, zones: Sequence[str]) -> int:
-    """How many leads `claim_leads` could give now (for the pacer's `leads_available`)."""
-    return int(await conn.fetchval(
-        """SELECT count(*) FROM dialer_leads c
-           WHERE c.campaign_id = $1 AND c.status = 'ready' AND c.attempts < $2
-             AND (c.retry_at IS NULL OR c.retry_at <= $3)
-             AND (c.last_abandoned_at IS NULL OR c.last_abandoned_at <= $4)
-             AND c.tz = ANY($5::text[])
-             AND NOT EXISTS (SELECT 1 FROM dialer_dnc d WHERE d.number = c.phone AND d.scope IN ('', $1))""",
-        campaign_id, max_attempts, now, abandoned_before, list(zones)))
+async def count_leads(conn: asyncpg.Connection, campaign_id: str, *, max_attempts: int, now: datetime,
+                      abandoned_before: datetime, zones: Sequence[str]) -> tuple[int, int]:
+    """(dialable, remaining): how many leads `claim_leads` could give now (the pacer's `leads_available`),
+    and how many are left at all (ready or being dialled, attempts left; /metrics), in one scan."""
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (
+                    WHERE c.status = 'ready' AND (c.retry_at IS NULL OR c.retry_at <= $3)
+                      AND (c.last_abandoned_at IS NULL OR c.last_abandoned_at <= $4)
+                      AND c.tz = ANY($5::text[])
+                      AND NOT EXISTS (SELECT 1 FROM dialer_dnc d WHERE d.number = c.phone
+                                      AND d.scope IN ('', $1))) AS dialable,
+                  count(*) AS remaining
+           FROM dialer_leads c
+           WHERE c.campaign_id = $1 AND c.status IN ('ready', 'dialing') AND c.attempts < $2""",
+        campaign_id, max_attempts, now, abandoned_before, list(zones))
+    return int(row["dialable"]), int(row["remaining"])
 
 
 async def numbers_on_dnc(conn: asyncpg.Connection, campaign_id: str, numbers: Sequence[str]) -> set[str]:

@@ -609,3 +609,59 @@ async def test_failed_and_congested_dials_are_recorded_and_retried(sandbox):
         assert len(calls) == 6 and all(c["ended_at"] is not None for c in calls)
         assert {lead["status"] for lead in (await leads_by_phone(sandbox, "fl")).values()} == {"exhausted"}
         await hangup_all(service)
+
+
+async def metrics_text(service: Service) -> str:
+    async with api(service) as http:
+        r = await http.get("/metrics")
+        assert r.status == 200
+        return await r.text()
+
+
+async def test_metrics_show_a_running_campaign(sandbox):
+    """/metrics carries each campaign's state, calls, attempts by result, the abandon window and budget,
+    its agents and its leads, with the values the campaign really has."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans1-hang3"},
+             {"phone": number(2), "tz": DAY_TZ, "sim": "busy"},
+             {"phone": number(3), "tz": NIGHT_TZ, "sim": "human-ans1-hang3"}]  # left, not callable now
+    async with running_service(sandbox) as service:
+        dialer = service.dialer  # type: ignore[attr-defined]
+        await setup(service, "mx", campaign(max_attempts=1, wrapup_seconds=0), ["a1"], leads)
+        text = await metrics_text(service)
+        assert 'ari_app_campaign_state{campaign="mx",state="stopped"} 1' in text
+        await join(service, "mx", ["a1"])
+        await post(service, "/api/v1/campaigns/mx/start")
+
+        async def both_dialled() -> bool:
+            rows = await attempts(sandbox, "mx")
+            return len(rows) == 2 and all(r["ended_at"] for r in rows) and not dialer.calls
+        await eventually(both_dialled, timeout=30, interval=0.2)
+        await dialer.wait_until(lambda: dialer.sessions["a1"].state == "ready", timeout=10)
+        expected = {
+            'ari_app_campaign_state{campaign="mx",state="running"} 1',
+            'ari_app_campaign_state{campaign="mx",state="stopped"} 0',
+            'ari_app_campaign_calls_in_flight{campaign="mx"} 0',
+            'ari_app_campaign_dial_attempts_total{campaign="mx",result="connected"} 1',
+            'ari_app_campaign_dial_attempts_total{campaign="mx",result="busy"} 1',
+            'ari_app_campaign_dial_attempts_total{campaign="mx",result="abandoned"} 0',
+            'ari_app_campaign_live_answers{campaign="mx",rule="FTC_TSR"} 1',
+            'ari_app_campaign_abandons{campaign="mx",rule="FTC_TSR"} 0',
+            'ari_app_campaign_abandon_ratio{campaign="mx",rule="FTC_TSR"} 0',
+            'ari_app_campaign_abandon_cap_ratio{campaign="mx",rule="FTC_TSR"} 0.03',
+            'ari_app_campaign_abandon_budget_calls{campaign="mx"} 0',  # 1 live answer affords no abandon
+            'ari_app_campaign_agents{campaign="mx",state="ready"} 1',
+            'ari_app_campaign_agents{campaign="mx",state="on_call"} 0',
+            'ari_app_campaign_leads{campaign="mx",status="remaining"} 1',
+            'ari_app_campaign_leads{campaign="mx",status="callable"} 0',
+        }
+
+        async def shown() -> bool:  # lead counts follow within a count refresh (2 s)
+            return expected <= set((await metrics_text(service)).splitlines())
+        try:
+            await eventually(shown, timeout=10, interval=0.2)
+        except AssertionError:
+            lines = set((await metrics_text(service)).splitlines())
+            raise AssertionError(sorted(expected - lines)) from None
+        await post(service, "/api/v1/campaigns/mx/pause")
+        assert 'ari_app_campaign_state{campaign="mx",state="paused"} 1' in await metrics_text(service)
+        await hangup_all(service)
