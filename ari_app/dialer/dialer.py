@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from ari_app.ari import events as ev
-from ari_app.dialer import store
+from ari_app.dialer import restore, store
 from ari_app.dialer.agents import AgentDesk
 from ari_app.dialer.calls import CallFlow
 from ari_app.dialer.campaigns import CampaignSpec, Disposition, SpecError, parse_campaign
@@ -58,6 +58,9 @@ class Dialer:
             self.reporting.metric_sources.append(self.metrics)
         self.importer = Importer(self)
         self._lead_chains: dict[int, asyncio.Task[Any]] = {}
+        #: Agent channels of stored sessions that could not be restored: hung up at the first reconcile.
+        self.leftovers: list[str] = []
+        self._adopted = False
         self._watchers = Watchers()
         service.dialer = self  # type: ignore[attr-defined]
         service.routes["dialer-customer"] = self._stray
@@ -94,27 +97,31 @@ class Dialer:
             self.s.spawn(self._publish_loop(), name="dialer-publish")
         try:
             async with self.s.db.acquire() as conn:
-                released = await store.release_stale_claims(conn, self.owner)
                 campaigns = await store.load_campaigns(conn)
         except Exception as exc:  # noqa: BLE001 - start without campaigns; the API can add them
             log.warning("could not load campaigns", extra={"error": type(exc).__name__})
             return
-        if released:
-            log.info("released leads claimed before a restart", extra={"count": released})
         for campaign_id, body, state in campaigns:
             try:
                 spec = parse_campaign(campaign_id, body)
             except (SpecError, ValueError) as exc:
                 log.error("stored campaign is invalid; not loaded", extra={"campaign": campaign_id, "error": str(exc)})
                 continue
-            runner = CampaignRunner(self, spec, state)
-            self.runners[campaign_id] = runner
+            self.runners[campaign_id] = CampaignRunner(self, spec, state)
+        async with self.s.db.acquire() as conn:
+            keep = await restore.load(self, conn)  # agents' sessions, and the calls they are on
+            released = await store.release_stale_claims(conn, self.owner, keep=keep)
+        if released:
+            log.info("released leads claimed before a restart", extra={"count": released})
+        for runner in self.runners.values():
             await runner.load_history()
             runner.start_loop()
 
     async def stop(self) -> None:
         for runner in self.runners.values():
             runner.stop_loop()
+        for item in [*self.sessions.values(), *self.calls.values()]:
+            item.cancel_timer()  # wrap-up and connect timers: the next start sets them again
         self.importer.close()
 
     def _stray(self, e: ev.StasisStart) -> None:
@@ -122,6 +129,9 @@ class Dialer:
         self.s.spawn(self.s.quietly(self.s.ari.rest.channels.hangup(channel_id=e.channel.id)))
 
     async def on_reconcile(self, result: dict[str, Any]) -> None:
+        if not self._adopted:  # the first after a start: sessions stored by the previous run
+            self._adopted = True
+            await restore.adopt(self, result)
         alive = set(result["channels"])
         now = time.time()
         for call in list(self.calls.values()):

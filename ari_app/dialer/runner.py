@@ -150,7 +150,7 @@ class CampaignRunner:
                     raise
                 except Exception:  # noqa: BLE001 - the next round tries again
                     self._available_at = time.time()
-            if self.state == "running":
+            if self.state == "running" and self.d.s.reconciled.is_set():  # sessions checked after a restart
                 try:
                     await self.tick()
                 except asyncio.CancelledError:

@@ -79,10 +79,12 @@ async def release_leads(conn: asyncpg.Connection, lead_ids: Sequence[int], *, ow
                            "AND ($2::text IS NULL OR claimed_by = $2)", list(lead_ids), owner)
 
 
-async def release_stale_claims(conn: asyncpg.Connection, owner: str) -> int:
-    """At start: leads this instance had claimed when it stopped are dialable again."""
+async def release_stale_claims(conn: asyncpg.Connection, owner: str, keep: Sequence[int] = ()) -> int:
+    """At start: leads this instance had claimed when it stopped are dialable again, but for `keep`
+    (the leads of calls still connected to an agent whose session was restored)."""
     res = await conn.execute("UPDATE dialer_leads SET status = 'ready', claimed_by = NULL, claimed_at = NULL, "
-                             "updated_at = now() WHERE status = 'dialing' AND claimed_by = $1", owner)
+                             "updated_at = now() WHERE status = 'dialing' AND claimed_by = $1 "
+                             "AND NOT (id = ANY($2::bigint[]))", owner, list(keep))
     return int(res.split()[-1])
 
 

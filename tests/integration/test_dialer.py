@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from ari_app.ari import AriClient
 from ari_app.ari import events as ev
 from ari_app.dialer import store
 from ari_app.service import Service
@@ -665,3 +666,103 @@ async def test_metrics_show_a_running_campaign(sandbox):
         await post(service, "/api/v1/campaigns/mx/pause")
         assert 'ari_app_campaign_state{campaign="mx",state="paused"} 1' in await metrics_text(service)
         await hangup_all(service)
+
+
+async def test_an_agent_session_survives_an_app_restart_and_takes_the_next_customer(sandbox):
+    """The agent's phone stays in its bridge while the app restarts: the new app re-adopts the channel
+    and the bridge (no second call to the phone) and connects the next customer to them."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans1-hang3"}]
+    async with running_service(sandbox) as first:
+        await setup(first, "rs", campaign(wrapup_seconds=0), ["a1"], leads)
+        async with api(first) as http:
+            assert (await http.post("/api/v1/agents/a1/state", json={"state": "available"})).status == 200
+        await join(first, "rs", ["a1"])
+        before = first.dialer.sessions["a1"]  # type: ignore[attr-defined]
+        channel_id, bridge_id = before.channel_id, before.bridge_id
+    rows = await fetch(sandbox.info.database_url, "SELECT agent_id, state FROM dialer_sessions")
+    assert [r["agent_id"] for r in rows] == ["a1"]
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        session = dialer.sessions["a1"]
+        assert (session.state, session.channel_id, session.bridge_id) == ("ready", channel_id, bridge_id)
+        agent_legs = [c.id for c in await second.ari.rest.channels.list() if c.id.startswith("dagent-")]
+        assert sorted(agent_legs) == [channel_id, f"{channel_id};2"]  # the same Local call, not a new one
+        [bridge] = [b for b in await second.ari.rest.bridges.list() if b.id == bridge_id]
+        assert bridge.channels == [channel_id]
+        info = second.acd.engine.agent("a1")
+        assert (info.status, info.pause_reason) == ("paused", "dialer:rs")  # inbound still doesn't ring them
+        bridged = second.ari.expect(lambda e: isinstance(e, ev.ChannelEnteredBridge) and e.bridge.id == bridge_id
+                                    and len(e.bridge.channels) == 2, timeout=20)
+        await post(second, "/api/v1/campaigns/rs/start")
+        event = await bridged
+        [customer] = [c for c in event.bridge.channels if c != channel_id]
+        await dialer.wait_until(lambda: dialer.sessions["a1"].state == "ready" and not dialer.calls, timeout=20)
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rs")
+        assert (row["id"], row["result"], row["agent_id"]) == (customer, "connected", "a1")
+        assert dialer.sessions["a1"].calls == 1
+        await post(second, "/api/v1/campaigns/rs/stop")  # logs the agent out: the session's row goes
+        await dialer.wait_until(lambda: "a1" not in dialer.sessions, timeout=10)
+        await second.writer.flush(timeout=5)
+        assert await fetch(sandbox.info.database_url, "SELECT * FROM dialer_sessions") == []
+        assert second.acd.engine.agent("a1").status == "available"
+        await hangup_all(second)
+
+
+async def test_a_session_whose_phone_hung_up_while_the_app_was_down_is_closed_at_restart(sandbox):
+    async with running_service(sandbox) as first:
+        await setup(first, "rd", campaign(), ["a1"], [])
+        async with api(first) as http:
+            assert (await http.post("/api/v1/agents/a1/state", json={"state": "available"})).status == 200
+        await join(first, "rd", ["a1"])
+        channel_id = first.dialer.sessions["a1"].channel_id  # type: ignore[attr-defined]
+    ari = AriClient.from_settings(sandbox.info.settings())
+    try:  # the agent hangs up while no app is connected: nobody hears it
+        await ari.rest.channels.hangup(channel_id=channel_id)
+    finally:
+        await ari.close()
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        assert "a1" not in dialer.sessions
+        assert second.acd.engine.agent("a1").status == "available"  # back to inbound
+        await second.writer.flush(timeout=5)
+        dsn = sandbox.info.database_url
+        assert await fetch(dsn, "SELECT * FROM dialer_sessions") == []
+        [leg] = await fetch(dsn, "SELECT * FROM call_legs WHERE channel_id = $1", channel_id)
+        assert leg["ended_at"] is not None and leg["outcome"] == "lost"
+        [call] = await fetch(dsn, "SELECT * FROM calls WHERE id = $1", channel_id)
+        assert call["ended_at"] is not None and json.loads(call["data"])["kind"] == "agent-session"
+        states = await fetch(dsn, "SELECT state FROM agent_states WHERE agent_id = 'a1' AND state LIKE 'dialer-%' "
+                                  "ORDER BY at, id")
+        assert [s["state"] for s in states][-1] == "dialer-ended"
+        assert not [b for b in await second.ari.rest.bridges.list() if b.name.startswith("dialer-rd-")]
+        await hangup_all(second)
+
+
+async def test_a_call_on_the_agents_line_during_a_restart_is_finished_and_dispositioned_after_it(sandbox):
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans1-hang8"}]
+    async with running_service(sandbox) as first:
+        dialer = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "rc", campaign(wrapup_seconds=60), ["a1"], leads)
+        await join(first, "rc", ["a1"])
+        await post(first, "/api/v1/campaigns/rc/start")
+        await dialer.wait_until(lambda: dialer.sessions["a1"].state == "on_call", timeout=20)
+        call_id = dialer.sessions["a1"].call_id
+        await post(first, "/api/v1/campaigns/rc/pause")
+    async with running_service(sandbox) as second:  # the customer is still talking to the agent
+        dialer = second.dialer  # type: ignore[attr-defined]
+        assert dialer.sessions["a1"].state == "on_call" and call_id in dialer.calls
+        lead = (await leads_by_phone(sandbox, "rc"))[number(1)]
+        assert lead["status"] == "dialing"  # not released with the instance's other claims
+        await dialer.wait_until(lambda: dialer.sessions["a1"].state == "wrapup", timeout=20)  # they hang up
+        status, _ = await post(second, "/api/v1/agents/a1/disposition", {"call_id": call_id, "disposition": "sale"})
+        assert status == 200 and dialer.sessions["a1"].state == "ready"
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rc")
+        assert (row["result"], row["disposition"], row["agent_id"]) == ("connected", "sale", "a1")
+        assert row["ended_at"] is not None and row["talk_seconds"] > 5
+        lead = (await leads_by_phone(sandbox, "rc"))[number(1)]
+        assert (lead["status"], lead["attempts"], lead["last_disposition"]) == ("done", 1, "sale")
+        await hangup_all(second)
