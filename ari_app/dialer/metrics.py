@@ -44,6 +44,7 @@ class CampaignFigures:
     agents: Mapping[str, int] = field(default_factory=dict)  # sessions by state
     leads_remaining: int = 0  # ready or being dialled, attempts left
     leads_callable: int = 0  # dialable now (window, retry time, DNC, 72 h abandon block)
+    paced_here: bool = True  # this instance holds the campaign's pacing lock (`ownership`)
 
 
 def budget_beyond_idle(budget: AbandonBudget, idle: int, in_flight: int, amd_in_flight: int) -> int:
@@ -55,6 +56,8 @@ def budget_beyond_idle(budget: AbandonBudget, idle: int, in_flight: int, amd_in_
 
 def campaign_families(campaigns: Iterable[CampaignFigures]) -> list[Family]:
     state = Family("ari_app_campaign_state", "gauge", "1 for the campaign's state (running, paused, stopped)")
+    owner = Family("ari_app_campaign_paced_here", "gauge",
+                   "1 if this instance paces the campaign (holds its lock and the abandon ledger that counts)")
     in_flight = Family("ari_app_campaign_calls_in_flight", "gauge",
                        "Calls dialled and not yet connected to an agent or ended")
     attempts = Family("ari_app_campaign_dial_attempts_total", "counter",
@@ -74,6 +77,7 @@ def campaign_families(campaigns: Iterable[CampaignFigures]) -> list[Family]:
     for c in campaigns:
         for s in CAMPAIGN_STATES:
             state.add(1 if c.state == s else 0, campaign=c.campaign, state=s)
+        owner.add(1 if c.paced_here else 0, campaign=c.campaign)
         in_flight.add(c.calls_in_flight, campaign=c.campaign)
         for result, n in sorted(c.results.items()):
             attempts.add(n, campaign=c.campaign, result=result)
@@ -88,4 +92,4 @@ def campaign_families(campaigns: Iterable[CampaignFigures]) -> list[Family]:
             agents.add(c.agents.get(s, 0), campaign=c.campaign, state=s)
         leads.add(c.leads_remaining, campaign=c.campaign, status="remaining")
         leads.add(c.leads_callable, campaign=c.campaign, status="callable")
-    return [state, in_flight, attempts, answers, abandons, rate, cap, window, budget, agents, leads]
+    return [state, owner, in_flight, attempts, answers, abandons, rate, cap, window, budget, agents, leads]

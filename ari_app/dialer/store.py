@@ -20,23 +20,32 @@ MAX_STORED_ERRORS = 1000
 
 
 # ------------------------------------------------------------------------------------------ campaigns
-async def save_campaign(conn: asyncpg.Connection, campaign_id: str, body: dict[str, Any]) -> bool:
-    """Create or replace; True if it existed."""
-    existed = await conn.fetchval(
+async def save_campaign(conn: asyncpg.Connection, campaign_id: str, body: dict[str, Any]) -> tuple[bool, datetime]:
+    """Create or replace; (True if it existed, the row's new updated_at)."""
+    row = await conn.fetchrow(
         "INSERT INTO dialer_campaigns (id, config) VALUES ($1, $2::jsonb) "
         "ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config, updated_at = now() "
-        "RETURNING (xmax <> 0)", campaign_id, json.dumps(body))
-    return bool(existed)
+        "RETURNING (xmax <> 0) AS existed, updated_at", campaign_id, json.dumps(body))
+    return bool(row["existed"]), row["updated_at"]
 
 
-async def set_campaign_state(conn: asyncpg.Connection, campaign_id: str, state: str) -> None:
-    await conn.execute("UPDATE dialer_campaigns SET state = $2, updated_at = now() WHERE id = $1",
-                       campaign_id, state)
+async def set_campaign_state(conn: asyncpg.Connection, campaign_id: str, state: str) -> datetime | None:
+    """The row's new updated_at (None: no such campaign)."""
+    at: datetime | None = await conn.fetchval(
+        "UPDATE dialer_campaigns SET state = $2, updated_at = now() WHERE id = $1 RETURNING updated_at",
+        campaign_id, state)
+    return at
 
 
-async def load_campaigns(conn: asyncpg.Connection) -> list[tuple[str, dict[str, Any], str]]:
-    rows = await conn.fetch("SELECT id, config, state FROM dialer_campaigns ORDER BY id")
-    return [(r["id"], json.loads(r["config"]), r["state"]) for r in rows]
+async def campaign_versions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every campaign's configuration, state and last change (instances follow each other's changes)."""
+    return list(await conn.fetch("SELECT id, config, state, updated_at FROM dialer_campaigns ORDER BY id"))
+
+
+async def load_campaigns(conn: asyncpg.Connection) -> list[tuple[str, dict[str, Any], str, float]]:
+    """(id, configuration, state, last change as epoch seconds) of every campaign."""
+    rows = await conn.fetch("SELECT id, config, state, updated_at FROM dialer_campaigns ORDER BY id")
+    return [(r["id"], json.loads(r["config"]), r["state"], r["updated_at"].timestamp()) for r in rows]
 
 
 # ------------------------------------------------------------------------------------------ leads

@@ -766,3 +766,61 @@ async def test_a_call_on_the_agents_line_during_a_restart_is_finished_and_dispos
         lead = (await leads_by_phone(sandbox, "rc"))[number(1)]
         assert (lead["status"], lead["attempts"], lead["last_disposition"]) == ("done", 1, "sale")
         await hangup_all(second)
+
+
+async def test_two_instances_one_paces_the_campaign_and_the_other_takes_over_with_its_ledger(sandbox):
+    """The abandon guarantee needs one ledger per campaign: only the instance holding the campaign's
+    lock paces it. The other, with a ready agent of its own, dials nothing until the first instance
+    stops; then it takes over with the ledger rebuilt from the first one's attempts."""
+    leads = [{"phone": number(i), "tz": DAY_TZ, "sim": "human-ans1-hang2", "priority": 2 - i} for i in range(2)]
+    first_cm: Any = running_service(sandbox)
+    first = await first_cm.__aenter__()
+    try:
+        a = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "tw", campaign(max_attempts=1, wrapup_seconds=120), ["a1", "a2"], leads)
+        await join(first, "tw", ["a1"])
+        await post(first, "/api/v1/campaigns/tw/start")
+        await a.wait_until(lambda: a.runners["tw"].owned, timeout=10)
+        async with running_service(sandbox, app_name="ari-app-b") as second:
+            b = second.dialer  # type: ignore[attr-defined]
+            runner_b = b.runners["tw"]
+            assert runner_b.state == "running"
+            await join(second, "tw", ["a2"])  # ready on the second instance, idle while the first paces
+            # The first instance connects its lead to a1, who stays in wrap-up: it dials nothing more.
+            await a.wait_until(lambda: a.sessions["a1"].state == "wrapup" and not a.calls, timeout=20)
+            loops = runner_b.loops
+            await eventually(lambda: runner_b.loops >= loops + 8, timeout=10)  # 2 s of the second's ticks
+            assert not runner_b.owned and runner_b.last == {} and not b.calls  # it never paced
+            await a.lead_writes_done()
+            await first.writer.flush(timeout=5)
+            [row] = await attempts(sandbox, "tw")
+            assert (row["result"], row["agent_id"]) == ("connected", "a1")
+            async with api(second) as http:
+                text = await (await http.get("/metrics")).text()
+            assert 'ari_app_campaign_paced_here{campaign="tw"} 0' in text
+            cm, first_cm = first_cm, None
+            await cm.__aexit__(None, None, None)  # the first instance stops: its lock is freed
+            await b.wait_until(lambda: runner_b.owned, timeout=10)
+            now = time.time()
+            assert runner_b.ledger.counts(now - 86400, now + 1).humans >= 1  # the first one's answer
+            await b.wait_until(lambda: b.sessions["a2"].state == "wrapup" and not b.calls, timeout=30)
+            now = time.time()
+            assert runner_b.ledger.counts(now - 86400, now + 1).humans == 2  # carried over, plus its own
+            await b.lead_writes_done()
+            await second.writer.flush(timeout=5)
+            rows = await attempts(sandbox, "tw")
+            assert [(r["number"], r["result"], r["agent_id"]) for r in rows] == [
+                (number(0), "connected", "a1"), (number(1), "connected", "a2")]
+            # A pause through another instance (its API writes the row): this one follows within a
+            # second and, with no call in flight, hands the campaign's pacing back.
+            conn = await asyncpg.connect(sandbox.info.database_url)
+            try:
+                await store.set_campaign_state(conn, "tw", "paused")
+            finally:
+                await conn.close()
+            await eventually(lambda: runner_b.state == "paused" and not runner_b.owned, timeout=5)
+            assert "tw" not in b.pacing.held
+            await hangup_all(second)
+    finally:
+        if first_cm is not None:
+            await first_cm.__aexit__(None, None, None)

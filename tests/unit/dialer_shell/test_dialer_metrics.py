@@ -24,6 +24,7 @@ def test_a_running_campaign_renders_every_family_with_its_labels():
         'ari_app_campaign_state{campaign="c1",state="running"} 1',
         'ari_app_campaign_state{campaign="c1",state="paused"} 0',
         'ari_app_campaign_state{campaign="c1",state="stopped"} 0',
+        'ari_app_campaign_paced_here{campaign="c1"} 1',
         'ari_app_campaign_calls_in_flight{campaign="c1"} 4',
         '# TYPE ari_app_campaign_dial_attempts_total counter',
         'ari_app_campaign_dial_attempts_total{campaign="c1",result="connected"} 12',
