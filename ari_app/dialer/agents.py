@@ -46,6 +46,7 @@ class AgentDesk:
         now = time.time()
         session = AgentSession(agent_id, spec.id, endpoint, ari.new_id("dagent"), ari.new_id("dbridge"), since=now)
         self.d.sessions[agent_id] = session
+        self.persist(session)
         rec = self.s.recorder
         rec.start_call(session.channel_id, direction="internal", created_at=ts(now), agent_id=agent_id,
                        callee=endpoint, data={"kind": "agent-session", "dialer_campaign": spec.id})
@@ -83,6 +84,13 @@ class AgentDesk:
             return
         self.free(session)
 
+    def persist(self, session: AgentSession) -> None:
+        """The session's row in `dialer_sessions` (deleted once it ended), so a restarted app can
+        re-adopt the agent's channel and bridge (`dialer.restore`). Rows are merged while they wait in
+        the writer: a burst of state changes costs one write."""
+        row = None if session.state == "ended" else session.dump()
+        self.s.writer.submit_rows("dialer_sessions", self.s.settings.app_name, {(session.agent_id,): row})
+
     def _gone(self, session: AgentSession) -> None:
         """The agent's phone hung up (or never answered): the session is over."""
         if session.state == "ended":
@@ -112,15 +120,18 @@ class AgentDesk:
                                       old_state=f"dialer-{session.state}", reason=session.campaign_id)
             session.state = state
             session.since = time.time()
+        self.persist(session)
 
     def request(self, session: AgentSession, state: str) -> None:
         """`ready`, `paused` or `logged_out` from the API."""
         if state == "ready":
             session.pending = None
+            self.persist(session)
             if session.state == "paused":
                 self.free(session)
             return
         session.pending = "pause" if state == "paused" else "logout"
+        self.persist(session)
         if session.state == "paused":
             self._release(session)
         elif session.state == "ready":
@@ -167,9 +178,9 @@ class AgentDesk:
 
     def on_call(self, session: AgentSession, call: OutboundCall, now: float) -> None:
         session.cancel_timer()
-        self._set(session, "on_call")
         session.call_id = call.call_id
         session.connected_at = now
+        self._set(session, "on_call")
         session.preview = None
         session.extra.pop("row", None)  # the previewed lead is now this call's
 

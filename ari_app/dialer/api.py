@@ -87,7 +87,8 @@ def register(api: Api, service: Service, dialer: Dialer) -> None:  # noqa: C901 
             raise
 
     def campaign_view(runner: CampaignRunner) -> dict[str, Any]:
-        return {**runner.spec.to_dict(), "state": runner.state, "live": runner.view()}
+        return {**runner.spec.to_dict(), "state": runner.state, "live": runner.view(),
+                "paced_here": runner.owned}
 
     # ------------------------------------------------------------------ campaigns
     @api.route("GET", "/campaigns", summary="Campaigns and their state", tag="campaigns")
@@ -123,8 +124,8 @@ def register(api: Api, service: Service, dialer: Dialer) -> None:  # noqa: C901 
         @api.route("POST", f"/campaigns/{{campaign_id}}/{action}", summary=summary, tag="campaigns")
         async def change(request: web.Request) -> web.Response:
             runner = runner_of(request)
-            await db(store.set_campaign_state, runner.id, state)
-            dialer.apply_state(runner.id, state)
+            at = await db(store.set_campaign_state, runner.id, state)
+            dialer.apply_state(runner.id, state, at=at)
             return json_response(campaign_view(runner))
 
     state_route("start", "running", "Start (or resume) dialing")

@@ -16,15 +16,18 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from ari_app.ari import events as ev
-from ari_app.dialer import store
+from ari_app.dialer import restore, store
 from ari_app.dialer.agents import AgentDesk
 from ari_app.dialer.calls import CallFlow
 from ari_app.dialer.campaigns import CampaignSpec, Disposition, SpecError, parse_campaign
 from ari_app.dialer.core import may_dial
 from ari_app.dialer.imports import Importer
+from ari_app.dialer.metrics import campaign_families
 from ari_app.dialer.model import AgentSession, OutboundCall, ts
+from ari_app.dialer.ownership import PacingLocks
 from ari_app.dialer.runner import CampaignRunner, lead_from_row
 from ari_app.http.errors import ApiError
+from ari_app.reporting.core.prometheus import Family
 from ari_app.store.db import is_transient
 from ari_app.watchers import Watchers
 
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
     from ari_app.service import Service
 
 log = logging.getLogger(__name__)
+
+SYNC_INTERVAL = 1.0
 
 
 class Dialer:
@@ -53,8 +58,14 @@ class Dialer:
             from ari_app.dialer.reports import campaign_intervals
             self.reporting.interval_sources["campaign"] = campaign_intervals
             self.reporting.extensions["campaigns"] = self.live_view
+            self.reporting.metric_sources.append(self.metrics)
         self.importer = Importer(self)
         self._lead_chains: dict[int, asyncio.Task[Any]] = {}
+        #: Agent channels of stored sessions that could not be restored: hung up at the first reconcile.
+        self.leftovers: list[str] = []
+        self._adopted = False
+        #: The campaigns this instance paces (one instance per campaign: `ownership`).
+        self.pacing = PacingLocks(service.settings.database_url.get_secret_value())
         self._watchers = Watchers()
         service.dialer = self  # type: ignore[attr-defined]
         service.routes["dialer-customer"] = self._stray
@@ -74,6 +85,11 @@ class Dialer:
                         "agents_on_call": sum(1 for x in agents if x.state in ("reserved", "on_call"))})
         return out
 
+    def metrics(self) -> list[Family]:
+        """Per-campaign families for /metrics (`dialer.metrics`)."""
+        now = time.time()
+        return campaign_families(r.figures(now) for r in self.runners.values())
+
     async def _publish_loop(self) -> None:
         """While a campaign runs, its figures change without the ACD noticing: keep the stream fresh."""
         while True:
@@ -84,36 +100,94 @@ class Dialer:
     async def start(self) -> None:
         if self.reporting is not None:
             self.s.spawn(self._publish_loop(), name="dialer-publish")
+        self.s.spawn(self._sync_loop(), name="dialer-sync")
         try:
             async with self.s.db.acquire() as conn:
-                released = await store.release_stale_claims(conn, self.owner)
                 campaigns = await store.load_campaigns(conn)
         except Exception as exc:  # noqa: BLE001 - start without campaigns; the API can add them
             log.warning("could not load campaigns", extra={"error": type(exc).__name__})
             return
-        if released:
-            log.info("released leads claimed before a restart", extra={"count": released})
-        for campaign_id, body, state in campaigns:
+        for campaign_id, body, state, changed_at in campaigns:
             try:
                 spec = parse_campaign(campaign_id, body)
             except (SpecError, ValueError) as exc:
                 log.error("stored campaign is invalid; not loaded", extra={"campaign": campaign_id, "error": str(exc)})
                 continue
-            runner = CampaignRunner(self, spec, state)
-            self.runners[campaign_id] = runner
-            await runner.load_history()
+            self.runners[campaign_id] = runner = CampaignRunner(self, spec, state)
+            runner.synced_at = changed_at
+        try:
+            async with self.s.db.acquire() as conn:
+                keep = await restore.load(self, conn)  # agents' sessions, and the calls they are on
+                released = await store.release_stale_claims(conn, self.owner, keep=keep)
+            if released:
+                log.info("released leads claimed before a restart", extra={"count": released})
+            for runner in self.runners.values():
+                await runner.load_history()
+        except Exception as exc:  # noqa: BLE001 - runners reload their history when they take the campaign lock
+            log.warning("could not restore the dialer's sessions and history", extra={"error": type(exc).__name__})
+        for runner in self.runners.values():
             runner.start_loop()
 
     async def stop(self) -> None:
         for runner in self.runners.values():
             runner.stop_loop()
+        for item in [*self.sessions.values(), *self.calls.values()]:
+            item.cancel_timer()  # wrap-up and connect timers: the next start sets them again
         self.importer.close()
+        try:  # the next owner rebuilds its ledger from the records: they land before the locks go
+            await asyncio.wait_for(self.lead_writes_done(), 5)
+            await self.s.writer.flush(timeout=5)
+        except Exception:  # noqa: BLE001 - a database outage: hand over anyway, the records follow
+            log.warning("records not all written before handing the campaigns over")
+        await self.pacing.close()
+
+    async def _sync_loop(self) -> None:
+        """Every second: keep the pacing locks' connection checked, and follow campaign changes made
+        through another instance's API (state and configuration live in `dialer_campaigns`)."""
+        while True:
+            await asyncio.sleep(SYNC_INTERVAL)
+            try:
+                await self.pacing.keep_alive()
+                await self.sync_campaigns()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a database blink: next time
+                log.debug("campaign sync failed", extra={"error": type(exc).__name__})
+
+    async def sync_campaigns(self) -> None:
+        async with self.s.db.acquire() as conn:
+            rows = await store.campaign_versions(conn)
+        for r in rows:
+            at = r["updated_at"].timestamp()
+            runner = self.runners.get(r["id"])
+            if runner is not None and at <= runner.synced_at:
+                continue
+            try:
+                spec = parse_campaign(r["id"], _json(r["config"]))
+            except (SpecError, ValueError):
+                continue  # logged where it was loaded or stored
+            if runner is None:
+                runner = CampaignRunner(self, spec, r["state"])
+                runner.synced_at = at
+                self.runners[r["id"]] = runner
+                await runner.load_history()
+                runner.start_loop()
+                continue
+            runner.synced_at = at
+            if spec.body != runner.spec.body and runner.replace_spec(spec):
+                await runner.load_history()
+            if r["state"] != runner.state:
+                log.info("campaign state changed elsewhere", extra={"campaign": runner.id, "state": r["state"]})
+                self.apply_state(runner.id, r["state"])
 
     def _stray(self, e: ev.StasisStart) -> None:
         """A dialer leg we no longer track (e.g. from before a restart): hang it up."""
         self.s.spawn(self.s.quietly(self.s.ari.rest.channels.hangup(channel_id=e.channel.id)))
 
     async def on_reconcile(self, result: dict[str, Any]) -> None:
+        if not self._adopted:  # the first after a start: sessions stored by the previous run
+            self._adopted = True
+            await restore.adopt(self, result)
         alive = set(result["channels"])
         now = time.time()
         for call in list(self.calls.values()):
@@ -171,20 +245,25 @@ class Dialer:
     async def put_campaign(self, campaign_id: str, data: dict[str, Any]) -> tuple[CampaignSpec, bool]:
         spec = parse_campaign(campaign_id, data)
         async with self.s.db.acquire() as conn:
-            existed = await store.save_campaign(conn, campaign_id, spec.body)
+            existed, at = await store.save_campaign(conn, campaign_id, spec.body)
         runner = self.runners.get(campaign_id)
         if runner is None:
             runner = CampaignRunner(self, spec, "stopped")
+            runner.synced_at = at.timestamp()
             self.runners[campaign_id] = runner
             await runner.load_history()
             runner.start_loop()
-        elif runner.replace_spec(spec):
-            await runner.load_history()
+        else:
+            runner.synced_at = max(runner.synced_at, at.timestamp())
+            if runner.replace_spec(spec):
+                await runner.load_history()
         return spec, existed
 
-    def apply_state(self, campaign_id: str, state: str) -> None:
-        """running | paused | stopped (already stored). Pausing or stopping never cuts a call short."""
+    def apply_state(self, campaign_id: str, state: str, *, at: datetime | None = None) -> None:
+        """running | paused | stopped (already stored, at `at`). Pausing or stopping never cuts a call short."""
         runner = self.runners[campaign_id]
+        if at is not None:
+            runner.synced_at = max(runner.synced_at, at.timestamp())
         runner.state = state
         if state == "stopped":  # agents go home once their calls are over
             for session in [s for s in self.sessions.values() if s.campaign_id == campaign_id]:

@@ -119,3 +119,14 @@ class AgentSession:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+
+    #: What survives an app restart (the `dialer_sessions` row): the rest is rebuilt or starts afresh.
+    STORED = ("campaign_id", "endpoint", "channel_id", "bridge_id", "state", "since", "pending", "call_id",
+              "connected_at", "acd_paused", "calls", "talk_seconds")
+
+    def dump(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.STORED}
+
+    @classmethod
+    def load(cls, agent_id: str, row: dict[str, Any]) -> AgentSession:
+        return cls(agent_id, **{k: row[k] for k in cls.STORED if k in row})

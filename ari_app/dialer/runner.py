@@ -30,6 +30,7 @@ from ari_app.dialer.core import (
     may_dial,
     record_attempt,
 )
+from ari_app.dialer.metrics import CampaignFigures, RuleFigures, budget_beyond_idle
 from ari_app.dialer.model import IN_FLIGHT, RESULT_OUTCOMES, OutboundCall, ts
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 TICK = 0.25
 COUNT_REFRESH = 2.0
+IDLE_COUNT_REFRESH = 10.0
+OWN_RETRY = 1.0
 ZONES_REFRESH = 15.0
 
 
@@ -65,6 +68,16 @@ class CampaignRunner:
         self._available_at = -1e18
         self._zones: list[str] = []
         self._zones_at = -1e18
+        #: Leads left (ready or dialling, attempts left), counted with the dialable ones (/metrics).
+        self.leads_remaining = 0
+        #: Finished attempts by result since this instance started pacing the campaign (/metrics).
+        self.results: dict[str, int] = dict.fromkeys(RESULT_OUTCOMES, 0)
+        #: This instance paces the campaign (holds its lock, `ownership`); `synced_at`: the campaign
+        #: row's last change this runner follows (epoch seconds).
+        self.owned = False
+        self._owned_epoch = -1
+        self._next_try = 0.0
+        self.synced_at = 0.0
 
     @property
     def id(self) -> str:
@@ -137,18 +150,61 @@ class CampaignRunner:
         while True:
             self.loops += 1
             self._wake.clear()
-            if self.state == "running":
-                try:
-                    await self.tick()
+            if self.state != "running" and time.time() - self._available_at >= IDLE_COUNT_REFRESH:
+                try:  # a paused or stopped campaign's lead counts stay fresh for /metrics, slowly
+                    await self._refresh(time.time())
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # noqa: BLE001 - a database blink must not end the campaign
-                    log.exception("dialer tick failed", extra={"campaign": self.id})
-                    await asyncio.sleep(1.0)
+                except Exception:  # noqa: BLE001 - the next round tries again
+                    self._available_at = time.time()
+            try:
+                if self.state == "running" and self.d.s.reconciled.is_set():  # sessions checked after a restart
+                    if await self._own(time.time()):
+                        await self.tick()
+                elif self.owned and not any(c.state in IN_FLIGHT for c in self.calls()):
+                    await self._disown()  # paused or stopped, and no call in flight can abandon any more
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a database blink must not end the campaign
+                log.exception("dialer tick failed", extra={"campaign": self.id})
+                await asyncio.sleep(1.0)
             try:
                 await asyncio.wait_for(self._wake.wait(), TICK)
             except TimeoutError:
                 pass
+
+    # ------------------------------------------------------------------ one pacing instance per campaign
+    async def _own(self, now: float) -> bool:
+        """Whether this instance paces the campaign now: it holds the campaign's lock, or takes it (at
+        most every OWN_RETRY seconds) and then rebuilds the ledger from the records, the previous
+        owner's attempts included, before its first decision."""
+        locks = self.d.pacing
+        if self.owned and (self.id not in locks.held or locks.epoch != self._owned_epoch):
+            self.owned = False  # the lock went with its connection: somebody else may pace now
+            log.warning("campaign pacing lock lost", extra={"campaign": self.id})
+        if self.owned:
+            return True
+        if now < self._next_try:
+            return False
+        self._next_try = now + OWN_RETRY
+        if not await locks.take(self.id):
+            return False
+        try:
+            self.ledger = AbandonLedger(self.config.abandon_rules)
+            self.stats = LiveStats()
+            await self.load_history()
+        except BaseException:
+            await locks.give_back(self.id)
+            raise
+        self._owned_epoch = locks.epoch
+        self.owned = True
+        log.info("pacing the campaign here", extra={"campaign": self.id, "owner": self.d.owner})
+        return True
+
+    async def _disown(self) -> None:
+        self.owned = False
+        await self.d.pacing.give_back(self.id)
+        log.info("campaign pacing handed back", extra={"campaign": self.id})
 
     # ------------------------------------------------------------------ the live view for the core
     def calls(self) -> list[OutboundCall]:
@@ -190,7 +246,7 @@ class CampaignRunner:
     async def _refresh(self, now: float) -> None:
         async with self.d.s.db.acquire() as conn:
             zones = await self.zones_now(conn, now)
-            self._available = await store.count_dialable(
+            self._available, self.leads_remaining = await store.count_leads(
                 conn, self.id, max_attempts=self.config.max_attempts, now=datetime.fromtimestamp(now, UTC),
                 abandoned_before=datetime.fromtimestamp(now - self.config.abandon_recall_block, UTC), zones=zones)
             self._available_at = now
@@ -256,6 +312,7 @@ class CampaignRunner:
         closed once a person was reached) and give it back."""
         assert call.result is not None
         outcome = RESULT_OUTCOMES[call.result]
+        self.results[call.result] = self.results.get(call.result, 0) + 1
         lead = record_attempt(call.lead, outcome, now, self.config)
         status = "done" if lead.closed else ("exhausted" if lead.attempts >= self.config.max_attempts else "ready")
         self.d.lead_write(call.lead_id, lambda conn: store.finish_attempt(
@@ -265,7 +322,25 @@ class CampaignRunner:
     def view(self) -> dict[str, Any]:
         now = time.time()
         rule = self.config.abandon_rules[0]
-        return {"state": self.state, "calls_in_flight": sum(1 for c in self.calls() if c.state in IN_FLIGHT),
+        return {"state": self.state, "paced_here": self.owned, "calls_in_flight": sum(1 for c in self.calls() if c.state in IN_FLIGHT),
                 "calls": len(self.calls()), "abandon_rate_now": round(self.ledger.rate(rule, now), 4),
                 "affordable_abandons": round(min(b.affordable_abandons for b in self.ledger.budget(now).rules), 3),
                 "last_decision": self.last, "dialable_leads": self._available}
+
+    def figures(self, now: float) -> CampaignFigures:
+        """What /metrics shows of this campaign now (see `dialer.metrics`)."""
+        state = self.pacing_state(now)
+        rules = tuple(RuleFigures(rule=r.rule.name, cap=r.rule.cap, window_seconds=r.rule.window_seconds,
+                                  live_answers=r.now_counts.humans, abandons=r.now_counts.abandons,
+                                  rate=r.now_counts.rate) for r in state.budget.rules)
+        agents: dict[str, int] = {}
+        for s in self.d.sessions.values():
+            if s.campaign_id == self.id:
+                agents[s.state] = agents.get(s.state, 0) + 1
+        return CampaignFigures(
+            campaign=self.id, mode=self.spec.mode, state=self.state,
+            calls_in_flight=sum(1 for c in self.calls() if c.state in IN_FLIGHT), results=dict(self.results),
+            rules=rules, agents=agents,
+            budget_calls=budget_beyond_idle(state.budget, state.agents_idle, state.calls_in_flight,
+                                            state.amd_in_flight),
+            leads_remaining=self.leads_remaining, leads_callable=self._available, paced_here=self.owned)

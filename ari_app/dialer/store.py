@@ -20,23 +20,32 @@ MAX_STORED_ERRORS = 1000
 
 
 # ------------------------------------------------------------------------------------------ campaigns
-async def save_campaign(conn: asyncpg.Connection, campaign_id: str, body: dict[str, Any]) -> bool:
-    """Create or replace; True if it existed."""
-    existed = await conn.fetchval(
+async def save_campaign(conn: asyncpg.Connection, campaign_id: str, body: dict[str, Any]) -> tuple[bool, datetime]:
+    """Create or replace; (True if it existed, the row's new updated_at)."""
+    row = await conn.fetchrow(
         "INSERT INTO dialer_campaigns (id, config) VALUES ($1, $2::jsonb) "
         "ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config, updated_at = now() "
-        "RETURNING (xmax <> 0)", campaign_id, json.dumps(body))
-    return bool(existed)
+        "RETURNING (xmax <> 0) AS existed, updated_at", campaign_id, json.dumps(body))
+    return bool(row["existed"]), row["updated_at"]
 
 
-async def set_campaign_state(conn: asyncpg.Connection, campaign_id: str, state: str) -> None:
-    await conn.execute("UPDATE dialer_campaigns SET state = $2, updated_at = now() WHERE id = $1",
-                       campaign_id, state)
+async def set_campaign_state(conn: asyncpg.Connection, campaign_id: str, state: str) -> datetime | None:
+    """The row's new updated_at (None: no such campaign)."""
+    at: datetime | None = await conn.fetchval(
+        "UPDATE dialer_campaigns SET state = $2, updated_at = now() WHERE id = $1 RETURNING updated_at",
+        campaign_id, state)
+    return at
 
 
-async def load_campaigns(conn: asyncpg.Connection) -> list[tuple[str, dict[str, Any], str]]:
-    rows = await conn.fetch("SELECT id, config, state FROM dialer_campaigns ORDER BY id")
-    return [(r["id"], json.loads(r["config"]), r["state"]) for r in rows]
+async def campaign_versions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every campaign's configuration, state and last change (instances follow each other's changes)."""
+    return list(await conn.fetch("SELECT id, config, state, updated_at FROM dialer_campaigns ORDER BY id"))
+
+
+async def load_campaigns(conn: asyncpg.Connection) -> list[tuple[str, dict[str, Any], str, float]]:
+    """(id, configuration, state, last change as epoch seconds) of every campaign."""
+    rows = await conn.fetch("SELECT id, config, state, updated_at FROM dialer_campaigns ORDER BY id")
+    return [(r["id"], json.loads(r["config"]), r["state"], r["updated_at"].timestamp()) for r in rows]
 
 
 # ------------------------------------------------------------------------------------------ leads
@@ -79,10 +88,12 @@ async def release_leads(conn: asyncpg.Connection, lead_ids: Sequence[int], *, ow
                            "AND ($2::text IS NULL OR claimed_by = $2)", list(lead_ids), owner)
 
 
-async def release_stale_claims(conn: asyncpg.Connection, owner: str) -> int:
-    """At start: leads this instance had claimed when it stopped are dialable again."""
+async def release_stale_claims(conn: asyncpg.Connection, owner: str, keep: Sequence[int] = ()) -> int:
+    """At start: leads this instance had claimed when it stopped are dialable again, but for `keep`
+    (the leads of calls still connected to an agent whose session was restored)."""
     res = await conn.execute("UPDATE dialer_leads SET status = 'ready', claimed_by = NULL, claimed_at = NULL, "
-                             "updated_at = now() WHERE status = 'dialing' AND claimed_by = $1", owner)
+                             "updated_at = now() WHERE status = 'dialing' AND claimed_by = $1 "
+                             "AND NOT (id = ANY($2::bigint[]))", owner, list(keep))
     return int(res.split()[-1])
 
 
@@ -116,17 +127,22 @@ async def ready_zones(conn: asyncpg.Connection, campaign_id: str) -> list[str]:
     return [r["tz"] for r in rows]
 
 
-async def count_dialable(conn: asyncpg.Connection, campaign_id: str, *, max_attempts: int, now: datetime,
-                         abandoned_before: datetime, zones: Sequence[str]) -> int:
-    """How many leads `claim_leads` could give now (for the pacer's `leads_available`)."""
-    return int(await conn.fetchval(
-        """SELECT count(*) FROM dialer_leads c
-           WHERE c.campaign_id = $1 AND c.status = 'ready' AND c.attempts < $2
-             AND (c.retry_at IS NULL OR c.retry_at <= $3)
-             AND (c.last_abandoned_at IS NULL OR c.last_abandoned_at <= $4)
-             AND c.tz = ANY($5::text[])
-             AND NOT EXISTS (SELECT 1 FROM dialer_dnc d WHERE d.number = c.phone AND d.scope IN ('', $1))""",
-        campaign_id, max_attempts, now, abandoned_before, list(zones)))
+async def count_leads(conn: asyncpg.Connection, campaign_id: str, *, max_attempts: int, now: datetime,
+                      abandoned_before: datetime, zones: Sequence[str]) -> tuple[int, int]:
+    """(dialable, remaining): how many leads `claim_leads` could give now (the pacer's `leads_available`),
+    and how many are left at all (ready or being dialled, attempts left; /metrics), in one scan."""
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (
+                    WHERE c.status = 'ready' AND (c.retry_at IS NULL OR c.retry_at <= $3)
+                      AND (c.last_abandoned_at IS NULL OR c.last_abandoned_at <= $4)
+                      AND c.tz = ANY($5::text[])
+                      AND NOT EXISTS (SELECT 1 FROM dialer_dnc d WHERE d.number = c.phone
+                                      AND d.scope IN ('', $1))) AS dialable,
+                  count(*) AS remaining
+           FROM dialer_leads c
+           WHERE c.campaign_id = $1 AND c.status IN ('ready', 'dialing') AND c.attempts < $2""",
+        campaign_id, max_attempts, now, abandoned_before, list(zones))
+    return int(row["dialable"]), int(row["remaining"])
 
 
 async def numbers_on_dnc(conn: asyncpg.Connection, campaign_id: str, numbers: Sequence[str]) -> set[str]:

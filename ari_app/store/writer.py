@@ -52,6 +52,7 @@ APPEND_TABLES = {"queue_events", "agent_states"}
 #: Tables written as row sets: the scope column, the key columns, the (jsonb) value column.
 ROWSET_TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "acd_state_rows": ("app", ("kind", "key"), "state"),
+    "dialer_sessions": ("app", ("agent_id",), "state"),
 }
 
 

@@ -18,7 +18,7 @@ TABLES = ("calls", "call_legs", "queue_events", "agent_states", "acd_queues", "a
           "acd_state_rows", "click_to_call_requests")
 TABLES += ("dialer_campaigns", "dialer_leads", "dialer_dnc", "dialer_imports", "dial_attempts")
 TABLES += ("report_marks", "report_queue_intervals", "report_agent_intervals", "supervisor_sessions")
-TABLES += ("callbacks", "callback_attempts", "callback_policies")
+TABLES += ("callbacks", "callback_attempts", "callback_policies", "dialer_sessions")
 
 
 async def reset_db(dsn: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from ari_app.ari import AriClient
 from ari_app.ari import events as ev
 from ari_app.dialer import store
 from ari_app.service import Service
@@ -609,3 +610,217 @@ async def test_failed_and_congested_dials_are_recorded_and_retried(sandbox):
         assert len(calls) == 6 and all(c["ended_at"] is not None for c in calls)
         assert {lead["status"] for lead in (await leads_by_phone(sandbox, "fl")).values()} == {"exhausted"}
         await hangup_all(service)
+
+
+async def metrics_text(service: Service) -> str:
+    async with api(service) as http:
+        r = await http.get("/metrics")
+        assert r.status == 200
+        return await r.text()
+
+
+async def test_metrics_show_a_running_campaign(sandbox):
+    """/metrics carries each campaign's state, calls, attempts by result, the abandon window and budget,
+    its agents and its leads, with the values the campaign really has."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans1-hang3"},
+             {"phone": number(2), "tz": DAY_TZ, "sim": "busy"},
+             {"phone": number(3), "tz": NIGHT_TZ, "sim": "human-ans1-hang3"}]  # left, not callable now
+    async with running_service(sandbox) as service:
+        dialer = service.dialer  # type: ignore[attr-defined]
+        await setup(service, "mx", campaign(max_attempts=1, wrapup_seconds=0), ["a1"], leads)
+        text = await metrics_text(service)
+        assert 'ari_app_campaign_state{campaign="mx",state="stopped"} 1' in text
+        await join(service, "mx", ["a1"])
+        await post(service, "/api/v1/campaigns/mx/start")
+
+        async def both_dialled() -> bool:
+            rows = await attempts(sandbox, "mx")
+            return len(rows) == 2 and all(r["ended_at"] for r in rows) and not dialer.calls
+        await eventually(both_dialled, timeout=30, interval=0.2)
+        await dialer.wait_until(lambda: dialer.sessions["a1"].state == "ready", timeout=10)
+        expected = {
+            'ari_app_campaign_state{campaign="mx",state="running"} 1',
+            'ari_app_campaign_state{campaign="mx",state="stopped"} 0',
+            'ari_app_campaign_calls_in_flight{campaign="mx"} 0',
+            'ari_app_campaign_dial_attempts_total{campaign="mx",result="connected"} 1',
+            'ari_app_campaign_dial_attempts_total{campaign="mx",result="busy"} 1',
+            'ari_app_campaign_dial_attempts_total{campaign="mx",result="abandoned"} 0',
+            'ari_app_campaign_live_answers{campaign="mx",rule="FTC_TSR"} 1',
+            'ari_app_campaign_abandons{campaign="mx",rule="FTC_TSR"} 0',
+            'ari_app_campaign_abandon_ratio{campaign="mx",rule="FTC_TSR"} 0',
+            'ari_app_campaign_abandon_cap_ratio{campaign="mx",rule="FTC_TSR"} 0.03',
+            'ari_app_campaign_abandon_budget_calls{campaign="mx"} 0',  # 1 live answer affords no abandon
+            'ari_app_campaign_agents{campaign="mx",state="ready"} 1',
+            'ari_app_campaign_agents{campaign="mx",state="on_call"} 0',
+            'ari_app_campaign_leads{campaign="mx",status="remaining"} 1',
+            'ari_app_campaign_leads{campaign="mx",status="callable"} 0',
+        }
+
+        async def shown() -> bool:  # lead counts follow within a count refresh (2 s)
+            return expected <= set((await metrics_text(service)).splitlines())
+        try:
+            await eventually(shown, timeout=10, interval=0.2)
+        except AssertionError:
+            lines = set((await metrics_text(service)).splitlines())
+            raise AssertionError(sorted(expected - lines)) from None
+        await post(service, "/api/v1/campaigns/mx/pause")
+        assert 'ari_app_campaign_state{campaign="mx",state="paused"} 1' in await metrics_text(service)
+        await hangup_all(service)
+
+
+async def test_an_agent_session_survives_an_app_restart_and_takes_the_next_customer(sandbox):
+    """The agent's phone stays in its bridge while the app restarts: the new app re-adopts the channel
+    and the bridge (no second call to the phone) and connects the next customer to them."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans1-hang3"}]
+    async with running_service(sandbox) as first:
+        await setup(first, "rs", campaign(wrapup_seconds=0), ["a1"], leads)
+        async with api(first) as http:
+            assert (await http.post("/api/v1/agents/a1/state", json={"state": "available"})).status == 200
+        await join(first, "rs", ["a1"])
+        before = first.dialer.sessions["a1"]  # type: ignore[attr-defined]
+        channel_id, bridge_id = before.channel_id, before.bridge_id
+    rows = await fetch(sandbox.info.database_url, "SELECT agent_id, state FROM dialer_sessions")
+    assert [r["agent_id"] for r in rows] == ["a1"]
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        session = dialer.sessions["a1"]
+        assert (session.state, session.channel_id, session.bridge_id) == ("ready", channel_id, bridge_id)
+        agent_legs = [c.id for c in await second.ari.rest.channels.list() if c.id.startswith("dagent-")]
+        assert sorted(agent_legs) == [channel_id, f"{channel_id};2"]  # the same Local call, not a new one
+        [bridge] = [b for b in await second.ari.rest.bridges.list() if b.id == bridge_id]
+        assert bridge.channels == [channel_id]
+        info = second.acd.engine.agent("a1")
+        assert (info.status, info.pause_reason) == ("paused", "dialer:rs")  # inbound still doesn't ring them
+        bridged = second.ari.expect(lambda e: isinstance(e, ev.ChannelEnteredBridge) and e.bridge.id == bridge_id
+                                    and len(e.bridge.channels) == 2, timeout=20)
+        await post(second, "/api/v1/campaigns/rs/start")
+        event = await bridged
+        [customer] = [c for c in event.bridge.channels if c != channel_id]
+        await dialer.wait_until(lambda: dialer.sessions["a1"].state == "ready" and not dialer.calls, timeout=20)
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rs")
+        assert (row["id"], row["result"], row["agent_id"]) == (customer, "connected", "a1")
+        assert dialer.sessions["a1"].calls == 1
+        await post(second, "/api/v1/campaigns/rs/stop")  # logs the agent out: the session's row goes
+        await dialer.wait_until(lambda: "a1" not in dialer.sessions, timeout=10)
+        await second.writer.flush(timeout=5)
+        assert await fetch(sandbox.info.database_url, "SELECT * FROM dialer_sessions") == []
+        assert second.acd.engine.agent("a1").status == "available"
+        await hangup_all(second)
+
+
+async def test_a_session_whose_phone_hung_up_while_the_app_was_down_is_closed_at_restart(sandbox):
+    async with running_service(sandbox) as first:
+        await setup(first, "rd", campaign(), ["a1"], [])
+        async with api(first) as http:
+            assert (await http.post("/api/v1/agents/a1/state", json={"state": "available"})).status == 200
+        await join(first, "rd", ["a1"])
+        channel_id = first.dialer.sessions["a1"].channel_id  # type: ignore[attr-defined]
+    ari = AriClient.from_settings(sandbox.info.settings())
+    try:  # the agent hangs up while no app is connected: nobody hears it
+        await ari.rest.channels.hangup(channel_id=channel_id)
+    finally:
+        await ari.close()
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        assert "a1" not in dialer.sessions
+        assert second.acd.engine.agent("a1").status == "available"  # back to inbound
+        await second.writer.flush(timeout=5)
+        dsn = sandbox.info.database_url
+        assert await fetch(dsn, "SELECT * FROM dialer_sessions") == []
+        [leg] = await fetch(dsn, "SELECT * FROM call_legs WHERE channel_id = $1", channel_id)
+        assert leg["ended_at"] is not None and leg["outcome"] == "lost"
+        [call] = await fetch(dsn, "SELECT * FROM calls WHERE id = $1", channel_id)
+        assert call["ended_at"] is not None and json.loads(call["data"])["kind"] == "agent-session"
+        states = await fetch(dsn, "SELECT state FROM agent_states WHERE agent_id = 'a1' AND state LIKE 'dialer-%' "
+                                  "ORDER BY at, id")
+        assert [s["state"] for s in states][-1] == "dialer-ended"
+        assert not [b for b in await second.ari.rest.bridges.list() if b.name.startswith("dialer-rd-")]
+        await hangup_all(second)
+
+
+async def test_a_call_on_the_agents_line_during_a_restart_is_finished_and_dispositioned_after_it(sandbox):
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans1-hang8"}]
+    async with running_service(sandbox) as first:
+        dialer = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "rc", campaign(wrapup_seconds=60), ["a1"], leads)
+        await join(first, "rc", ["a1"])
+        await post(first, "/api/v1/campaigns/rc/start")
+        await dialer.wait_until(lambda: dialer.sessions["a1"].state == "on_call", timeout=20)
+        call_id = dialer.sessions["a1"].call_id
+        await post(first, "/api/v1/campaigns/rc/pause")
+    async with running_service(sandbox) as second:  # the customer is still talking to the agent
+        dialer = second.dialer  # type: ignore[attr-defined]
+        assert dialer.sessions["a1"].state == "on_call" and call_id in dialer.calls
+        lead = (await leads_by_phone(sandbox, "rc"))[number(1)]
+        assert lead["status"] == "dialing"  # not released with the instance's other claims
+        await dialer.wait_until(lambda: dialer.sessions["a1"].state == "wrapup", timeout=20)  # they hang up
+        status, _ = await post(second, "/api/v1/agents/a1/disposition", {"call_id": call_id, "disposition": "sale"})
+        assert status == 200 and dialer.sessions["a1"].state == "ready"
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rc")
+        assert (row["result"], row["disposition"], row["agent_id"]) == ("connected", "sale", "a1")
+        assert row["ended_at"] is not None and row["talk_seconds"] > 5
+        lead = (await leads_by_phone(sandbox, "rc"))[number(1)]
+        assert (lead["status"], lead["attempts"], lead["last_disposition"]) == ("done", 1, "sale")
+        await hangup_all(second)
+
+
+async def test_two_instances_one_paces_the_campaign_and_the_other_takes_over_with_its_ledger(sandbox):
+    """The abandon guarantee needs one ledger per campaign: only the instance holding the campaign's
+    lock paces it. The other, with a ready agent of its own, dials nothing until the first instance
+    stops; then it takes over with the ledger rebuilt from the first one's attempts."""
+    leads = [{"phone": number(i), "tz": DAY_TZ, "sim": "human-ans1-hang2", "priority": 2 - i} for i in range(2)]
+    first_cm: Any = running_service(sandbox)
+    first = await first_cm.__aenter__()
+    try:
+        a = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "tw", campaign(max_attempts=1, wrapup_seconds=120), ["a1", "a2"], leads)
+        await join(first, "tw", ["a1"])
+        await post(first, "/api/v1/campaigns/tw/start")
+        await a.wait_until(lambda: a.runners["tw"].owned, timeout=10)
+        async with running_service(sandbox, app_name="ari-app-b") as second:
+            b = second.dialer  # type: ignore[attr-defined]
+            runner_b = b.runners["tw"]
+            assert runner_b.state == "running"
+            await join(second, "tw", ["a2"])  # ready on the second instance, idle while the first paces
+            # The first instance connects its lead to a1, who stays in wrap-up: it dials nothing more.
+            await a.wait_until(lambda: a.sessions["a1"].state == "wrapup" and not a.calls, timeout=20)
+            loops = runner_b.loops
+            await eventually(lambda: runner_b.loops >= loops + 8, timeout=10)  # 2 s of the second's ticks
+            assert not runner_b.owned and runner_b.last == {} and not b.calls  # it never paced
+            await a.lead_writes_done()
+            await first.writer.flush(timeout=5)
+            [row] = await attempts(sandbox, "tw")
+            assert (row["result"], row["agent_id"]) == ("connected", "a1")
+            async with api(second) as http:
+                text = await (await http.get("/metrics")).text()
+            assert 'ari_app_campaign_paced_here{campaign="tw"} 0' in text
+            cm, first_cm = first_cm, None
+            await cm.__aexit__(None, None, None)  # the first instance stops: its lock is freed
+            await b.wait_until(lambda: runner_b.owned, timeout=10)
+            now = time.time()
+            assert runner_b.ledger.counts(now - 86400, now + 1).humans >= 1  # the first one's answer
+            await b.wait_until(lambda: b.sessions["a2"].state == "wrapup" and not b.calls, timeout=30)
+            now = time.time()
+            assert runner_b.ledger.counts(now - 86400, now + 1).humans == 2  # carried over, plus its own
+            await b.lead_writes_done()
+            await second.writer.flush(timeout=5)
+            rows = await attempts(sandbox, "tw")
+            assert [(r["number"], r["result"], r["agent_id"]) for r in rows] == [
+                (number(0), "connected", "a1"), (number(1), "connected", "a2")]
+            # A pause through another instance (its API writes the row): this one follows within a
+            # second and, with no call in flight, hands the campaign's pacing back.
+            conn = await asyncpg.connect(sandbox.info.database_url)
+            try:
+                await store.set_campaign_state(conn, "tw", "paused")
+            finally:
+                await conn.close()
+            await eventually(lambda: runner_b.state == "paused" and not runner_b.owned, timeout=5)
+            assert "tw" not in b.pacing.held
+            await hangup_all(second)
+    finally:
+        if first_cm is not None:
+            await first_cm.__aexit__(None, None, None)
