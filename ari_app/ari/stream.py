@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable
 from urllib.parse import quote
 
@@ -217,11 +218,22 @@ class EventStream:
                 delay = backoff_delay(0, base=self._base, cap=self._cap)
             await asyncio.sleep(delay)
 
+    #: Seconds of event handling after which the reader lets the loop run other work. Frames
+    #: that arrived together are read without a wait, and handlers run inline (see `AriClient`):
+    #: a burst would otherwise hold back the REST requests those handlers started (they go out
+    #: only when the loop turns) by a millisecond or more.
+    TURN_BUDGET = 0.0003
+
     async def _read(self, ws: ClientConnection) -> str:
         """Read until the connection ends; returns why it ended."""
+        clock = time.perf_counter
+        turn_started = clock()
         try:
             async for message in ws:
                 self._handle(message)
+                if clock() - turn_started > self.TURN_BUDGET:
+                    await asyncio.sleep(0)
+                    turn_started = clock()
             return f"closed by peer (code {ws.close_code}, {ws.close_reason or 'no reason'})"
         except ConnectionClosed as exc:
             return f"connection closed: {exc}"

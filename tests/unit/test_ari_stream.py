@@ -304,3 +304,36 @@ def test_peek_type_is_the_top_level_type_or_none(before: dict[str, Any], after: 
     if plain and not any("{" in json.dumps(v) for v in before.values()) and "{" not in "".join(before):
         assert peek_type(message) == kind
     assert peek_type(message.encode()) == peek_type(message)
+
+
+async def test_a_burst_of_events_lets_the_loop_run_between_them() -> None:
+    """Frames that arrived together are read without waiting and handled inline; the work the
+    handlers start (REST requests are tasks) must not wait for the whole burst to be handled."""
+    import time
+
+    from ari_app.ari.stream import EventStream
+
+    handled: list[str] = []
+    side_ran_after: list[int] = []
+
+    def sink(e: Event) -> None:
+        handled.append(e.type)
+        if len(handled) == 1:
+            async def side() -> None:
+                side_ran_after.append(len(handled))
+            asyncio.get_running_loop().create_task(side())
+        end = time.perf_counter() + 2 * EventStream.TURN_BUDGET  # a handler with real work to do
+        while time.perf_counter() < end:
+            pass
+
+    class BufferedSocket:  # every frame already received: iterating never suspends
+        close_code, close_reason = 1000, "done"
+
+        async def __aiter__(self) -> AsyncIterator[str]:
+            for i in range(10):
+                yield stasis_end(f"c{i}")
+
+    stream = EventStream("ws://127.0.0.1:1/ari/events", USER, PASSWORD, "app", sink)
+    await stream._read(BufferedSocket())  # type: ignore[arg-type]
+    assert len(handled) == 10
+    assert side_ran_after and side_ran_after[0] < 10
