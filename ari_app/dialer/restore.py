@@ -75,7 +75,36 @@ async def load(dialer: Dialer, conn: asyncpg.Connection) -> list[int]:
         dialer.s.own_channel(session.channel_id, _handler(dialer.desk.on_event, session))
     if rows:
         log.info("dialer sessions restored", extra={"sessions": len(dialer.sessions), "calls": len(keep)})
+    await _end_calls_in_progress(dialer, conn, keep)
     return keep
+
+
+_IN_PROGRESS_SQL = """
+UPDATE dial_attempts a SET ended_at = now(), updated_at = now(),
+       result = CASE WHEN a.answered_at IS NULL THEN 'failed' ELSE 'abandoned' END,
+       data = a.data || '{"ended_by": "app-restart"}'::jsonb
+FROM dialer_leads l
+WHERE l.id = a.lead_id AND l.status = 'dialing' AND l.claimed_by = $1 AND a.ended_at IS NULL
+  AND NOT (a.lead_id = ANY($2::bigint[]))
+RETURNING a.id, a.lead_id, a.answered_at"""
+
+
+async def _end_calls_in_progress(dialer: Dialer, conn: asyncpg.Connection, keep: list[int]) -> None:
+    """Calls that were ringing or in AMD when the app stopped are not taken over: end them now.
+
+    Why before the instance's claims are released: their channels may still ring in Asterisk, and
+    a released lead could be dialled again while the first call still rings, or that call answered
+    and hung up on as an unknown channel. So each is hung up at the first reconcile (a leftover), its
+    attempt ends here, and one a person had already answered counts as an abandon (the ledger is
+    rebuilt from these rows next; the lead's 72 h rule applies), whether or not AMD had decided."""
+    rows = await conn.fetch(_IN_PROGRESS_SQL, dialer.owner, keep)
+    abandoned = [r["lead_id"] for r in rows if r["answered_at"] is not None]
+    if abandoned:
+        await conn.execute("UPDATE dialer_leads SET last_abandoned_at = now(), last_result = 'abandoned', "
+                           "updated_at = now() WHERE id = ANY($1::bigint[])", abandoned)
+    dialer.leftovers.extend(r["id"] for r in rows)
+    if rows:
+        log.warning("calls in progress at the last stop ended", extra={"calls": len(rows), "abandoned": len(abandoned)})
 
 
 def _handler(fn: Any, obj: Any) -> Any:

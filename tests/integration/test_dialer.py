@@ -740,6 +740,40 @@ async def test_a_session_whose_phone_hung_up_while_the_app_was_down_is_closed_at
         await hangup_all(second)
 
 
+async def test_a_call_still_ringing_at_a_restart_is_hung_up_and_ended_before_its_lead_is_released(sandbox):
+    """Not taken over, but not left ringing either: a released lead could be dialled again while
+    the first call still rang, or that call be answered by a person and hung up on unannounced."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "noanswer"}]
+    async with running_service(sandbox) as first:
+        dialer = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "rr", campaign(ring_timeout=60), ["a1"], leads)
+        await join(first, "rr", ["a1"])
+        await post(first, "/api/v1/campaigns/rr/start")
+        await dialer.wait_until(lambda: bool(dialer.calls), timeout=20)
+        [call_id] = list(dialer.calls)
+        await first.writer.flush(timeout=5)
+        await post(first, "/api/v1/campaigns/rr/pause")
+    assert call_id in {c.id for c in await _channels(sandbox)}  # the app is gone, the call still rings
+    async with running_service(sandbox) as second:
+        async def gone() -> bool:
+            return call_id not in {c.id for c in await second.ari.rest.channels.list()}
+        await eventually(gone, timeout=10)
+        [row] = await fetch(sandbox.info.database_url, "SELECT * FROM dial_attempts WHERE id = $1", call_id)
+        assert row["ended_at"] is not None and row["result"] == "failed"
+        assert json.loads(row["data"])["ended_by"] == "app-restart"
+        lead = (await leads_by_phone(sandbox, "rr"))[number(1)]
+        assert lead["status"] == "ready" and lead["claimed_by"] is None and lead["last_abandoned_at"] is None
+        await hangup_all(second)
+
+
+async def _channels(sandbox: Any) -> list[Any]:
+    ari = AriClient.from_settings(sandbox.info.settings())
+    try:
+        return await ari.rest.channels.list()
+    finally:
+        await ari.close()
+
+
 async def test_a_call_on_the_agents_line_during_a_restart_is_finished_and_dispositioned_after_it(sandbox):
     leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans1-hang8"}]
     async with running_service(sandbox) as first:
