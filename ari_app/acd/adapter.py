@@ -5,7 +5,7 @@ offers) to Asterisk's (channels, bridges). Rules it follows:
 
 - ids are ours: an agent leg's channel id is chosen before the originate, and its handler is
   registered before the POST, so a StasisStart that beats the REST reply is not lost;
-- REST calls for one caller run in order (`_serial`), calls for different callers concurrently;
+- REST calls for one caller run in order (`serial`), calls for different callers concurrently;
 - 404/409/422 from a channel that just hung up is a normal outcome (`Service.quietly`);
 - after every (re)connect and every `audit_interval`, channels we believe alive are checked
   against Asterisk: a vanished agent leg frees its agent (`AgentLegLost`), a vanished caller
@@ -329,7 +329,7 @@ class AcdAdapter:
                 rec.leg(channel_id).answered = True  # type: ignore[union-attr]
             self.s.own_channel(channel_id, self._caller_handler(link))
             if not already_up:
-                self._serial(item.id, self._answer(channel_id))
+                self.serial(item.id, self._answer(channel_id))
         commands = self.handle(ce.CallArrived(item))
         pos = self.engine.position(item.id)
         if pos is not None:
@@ -490,7 +490,7 @@ class AcdAdapter:
                                    for cid in (link.channel_id, link.agent_channel) if cid and cid != gone))
             if link.bridge_id:
                 await self.s.quietly(rest.bridges.destroy(bridge_id=link.bridge_id))
-        self._serial(link.item_id, down())
+        self.serial(link.item_id, down())
 
     # ------------------------------------------------------------------ commands
     def execute(self, commands: list[cmd.Command]) -> None:
@@ -537,7 +537,7 @@ class AcdAdapter:
         if link.connected or link.ended or link.moh or link.channel_id is None or self.items.get(link.item_id) is not link:
             return
         link.moh = True
-        self._serial(link.item_id, self.s.quietly(self.s.ari.rest.channels.start_moh(channel_id=link.channel_id)))
+        self.serial(link.item_id, self.s.quietly(self.s.ari.rest.channels.start_moh(channel_id=link.channel_id)))
 
     def _prepare_bridge(self, link: ItemLink) -> None:
         """Create the caller's bridge while the first agent rings, so that an answer costs one
@@ -552,7 +552,7 @@ class AcdAdapter:
                 await self.create_bridge(bridge_id, link.item_id)
             except Exception as exc:  # noqa: BLE001 - the connect creates it again if need be
                 log.warning("queue bridge not created", extra={"item_id": link.item_id, "error": str(exc)})
-        self._serial(link.item_id, create())
+        self.serial(link.item_id, create())
 
     async def create_bridge(self, bridge_id: str, item_id: str) -> None:
         await self.s.ari.rest.bridges.create(bridge_id=bridge_id, type="mixing", name=self.bridge_name(item_id))
@@ -565,7 +565,7 @@ class AcdAdapter:
         """The caller left without being connected: the bridge made for it goes too."""
         bridge_id, link.bridge_id = link.bridge_id, None
         if bridge_id is not None:
-            self._serial(link.item_id, self.s.quietly(self.s.ari.rest.bridges.destroy(bridge_id=bridge_id)))
+            self.serial(link.item_id, self.s.quietly(self.s.ari.rest.bridges.destroy(bridge_id=bridge_id)))
 
     def _offer(self, c: cmd.Offer) -> None:
         link = self.items.get(c.item_id)
@@ -620,7 +620,7 @@ class AcdAdapter:
         self.s.recorder.set_call(c.item_id, agent_id=c.agent_id, outcome="answered")
         self.notify(c.item_id, "agent-answered", agent_id=c.agent_id)
         if link.channel_id is None:
-            self._serial(c.item_id, connect_agent_first(self, link, offer))
+            self.serial(c.item_id, connect_agent_first(self, link, offer))
             return
         rest = self.s.ari.rest
         bridge_id, caller, agent = link.bridge_id, link.channel_id, offer.channel_id
@@ -642,7 +642,7 @@ class AcdAdapter:
                     raise
                 await self.create_bridge(bridge_id, c.item_id)
                 await join()
-        self._serial(c.item_id, bridge())
+        self.serial(c.item_id, bridge())
 
     def customer_failed(self, link: ItemLink, offer: OfferLink, reason: str) -> None:
         """The customer of a channel-less item did not answer: free the agent now, tell the owner."""
@@ -682,7 +682,7 @@ class AcdAdapter:
             if not link.connected and not link.ended and not link.moh:
                 link.moh = True
                 await self.s.quietly(rest.channels.start_moh(channel_id=channel))
-        self._serial(c.item_id, play())
+        self.serial(c.item_id, play())
 
     def _exit(self, c: cmd.ExitQueue) -> None:
         link = self.items.pop(c.item_id, None)
@@ -721,9 +721,9 @@ class AcdAdapter:
                 await self.s.quietly(rest.channels.continue_in_dialplan(channel_id=channel))
             else:
                 await self.s.quietly(rest.channels.hangup(channel_id=channel))
-        self._serial(c.item_id, leave())
+        self.serial(c.item_id, leave())
 
-    def _serial(self, key: str, coro: Coroutine[Any, Any, Any]) -> None:
+    def serial(self, key: str, coro: Coroutine[Any, Any, Any]) -> None:
         """Run `coro` after the previous REST work for the same item (one caller's calls in order)."""
         prev = self._chains.get(key)
 

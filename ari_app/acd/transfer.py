@@ -113,7 +113,7 @@ def to_queue(acd: AcdAdapter, link: ItemLink, target: str) -> None:
         if bridge_id is not None:
             await quietly(rest.bridges.destroy(bridge_id=bridge_id))  # the caller stays in the app
         await quietly(rest.channels.hangup(channel_id=agent_channel))
-    acd._serial(link.item_id, detach())
+    acd.serial(link.item_id, detach())
     link.queue = target.split(":", 1)[1]
     acd.s.recorder.set_call(link.item_id, queue=link.queue)
     acd.handle(ce.CallTransferred(link.item_id, target))
@@ -207,5 +207,5 @@ def to_number(acd: AcdAdapter, link: ItemLink, target: str, dial: str) -> None:
         await s.quietly(rest.bridges.add_channel(bridge_id=t.bridge_id, channel=[caller, t.leg]))
         if t.over:
             await s.quietly(rest.bridges.destroy(bridge_id=t.bridge_id))
-    acd._serial(t.item_id, run())
+    acd.serial(t.item_id, run())
 

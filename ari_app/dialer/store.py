@@ -44,8 +44,8 @@ async def campaign_versions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
 
 async def load_campaigns(conn: asyncpg.Connection) -> list[tuple[str, dict[str, Any], str, float]]:
     """(id, configuration, state, last change as epoch seconds) of every campaign."""
-    rows = await conn.fetch("SELECT id, config, state, updated_at FROM dialer_campaigns ORDER BY id")
-    return [(r["id"], json.loads(r["config"]), r["state"], r["updated_at"].timestamp()) for r in rows]
+    return [(r["id"], json.loads(r["config"]), r["state"], r["updated_at"].timestamp())
+            for r in await campaign_versions(conn)]
 
 
 # ------------------------------------------------------------------------------------------ leads
