@@ -28,7 +28,7 @@ import random
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -377,29 +377,35 @@ class RecordWriter:
     CHUNK = 100
 
     async def _write(self, batch: list[Op]) -> None:
-        groups: dict[tuple[str, str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+        """One transaction; each group of like rows (same table, kind and columns) goes as one
+        statement per CHUNK rows, its rows a JSON array expanded by `json_populate_recordset`.
+
+        Why not `executemany`: that runs the statement once per row (an executor start, a
+        trigger call and a round of Bind/Execute each) and encodes every row in Python on the
+        event loop; one statement over a JSON array costs PostgreSQL about a third less per row
+        and the loop one `json.dumps` per chunk. Keys within a group are unique (upserts and
+        row-set rows are merged per key before they get here), so `ON CONFLICT` sees each once."""
+        groups: dict[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
         written = deleted = 0
         for n, op in enumerate(batch, 1):
             if n % self.CHUNK == 0:
                 await asyncio.sleep(0)  # see CHUNK
             if isinstance(op, RowSet):
-                key_cols = ROWSET_TABLES[op.table][1]
+                scope_col, key_cols, value_col = ROWSET_TABLES[op.table]
                 for key, fields in op.rows.items():
+                    row: dict[str, Any] = {scope_col: op.scope, **dict(zip(key_cols, key, strict=True))}
                     if fields is None:
-                        groups.setdefault(("d", op.table, key_cols), []).append((op.scope, *key))
+                        groups.setdefault(("d", op.table, key_cols), []).append(row)
                         deleted += 1
                     else:
-                        groups.setdefault(("r", op.table, key_cols), []).append(
-                            (op.scope, *key, json.dumps(fields, default=_encode)))
+                        row[value_col] = fields
+                        groups.setdefault(("r", op.table, key_cols), []).append(row)
                         written += 1
             elif isinstance(op, Upsert):
-                cols = tuple(sorted(op.fields))
-                groups.setdefault(("u", op.table, cols), []).append(
-                    (op.key, *(_db_value(op.fields[c]) for c in cols)))
+                groups.setdefault(("u", op.table, tuple(sorted(op.fields))), []).append(
+                    {**op.fields, UPSERT_TABLES[op.table][0]: op.key})
             else:
-                cols = tuple(sorted(op.row))
-                groups.setdefault(("a", op.table, cols), []).append(
-                    tuple(_db_value(op.row[c]) for c in cols))
+                groups.setdefault(("a", op.table, tuple(sorted(op.row))), []).append(op.row)
         async with self._db.acquire() as conn, conn.transaction():
             for (kind, table, cols), rows in groups.items():
                 if kind == "u":
@@ -409,7 +415,9 @@ class RecordWriter:
                 else:
                     sql = _rowset_sql(table, delete=kind == "d")
                 for start in range(0, len(rows), self.CHUNK):
-                    await conn.executemany(sql, rows[start:start + self.CHUNK])
+                    if start:
+                        await asyncio.sleep(0)  # see CHUNK
+                    await conn.execute(sql, json.dumps(rows[start:start + self.CHUNK], default=_sql_json))
         self.stats.written += len(batch)
         self.stats.batches += 1
         self.stats.rows_written += written
@@ -426,13 +434,11 @@ def _op_record(op: Op) -> dict[str, Any]:
     return {"kind": "append", "table": op.table, "row": op.row}
 
 
-def _db_value(v: Any) -> Any:
-    if isinstance(v, dict):
-        return json.dumps(v, default=_encode)
-    return v
-
-
 _SQL_CACHE: dict[tuple[str, str, tuple[str, ...]], str] = {}
+
+#: The rows of a statement: its one parameter, a JSON array of objects named by column, typed by
+#: the table's own row type (so no column types are repeated here).
+_ROWS = "json_populate_recordset(NULL::{table}, $1::json) AS r"
 
 
 def _upsert_sql(table: str, cols: tuple[str, ...]) -> str:
@@ -441,11 +447,11 @@ def _upsert_sql(table: str, cols: tuple[str, ...]) -> str:
         return _SQL_CACHE[cache_key]
     key_col, required = UPSERT_TABLES[table]
     insert_cols = [key_col, *cols]
-    values = ["$1"] + [f"${i + 2}" + ("::jsonb" if c == "data" else "") for i, c in enumerate(cols)]
+    values = [f"r.{c}" for c in insert_cols]
     for col, default in required.items():
         if col not in cols:
             insert_cols.append(col)
-            values.append("$1" if default == "$key" else default)
+            values.append(f"r.{key_col}" if default == "$key" else default)
     sets = []
     for c in cols:
         if c == "data":
@@ -453,8 +459,8 @@ def _upsert_sql(table: str, cols: tuple[str, ...]) -> str:
         else:
             sets.append(f"{c} = EXCLUDED.{c}")
     sets.append("updated_at = now()")
-    sql = (f"INSERT INTO {table} ({', '.join(insert_cols)}) VALUES ({', '.join(values)}) "
-           f"ON CONFLICT ({key_col}) DO UPDATE SET {', '.join(sets)}")
+    sql = (f"INSERT INTO {table} ({', '.join(insert_cols)}) SELECT {', '.join(values)} "
+           f"FROM {_ROWS.format(table=table)} ON CONFLICT ({key_col}) DO UPDATE SET {', '.join(sets)}")
     _SQL_CACHE[cache_key] = sql
     return sql
 
@@ -463,17 +469,28 @@ def _rowset_sql(table: str, *, delete: bool) -> str:
     scope_col, key_cols, value_col = ROWSET_TABLES[table]
     cols = [scope_col, *key_cols]
     if delete:
-        where = " AND ".join(f"{c} = ${i + 1}" for i, c in enumerate(cols))
-        return f"DELETE FROM {table} WHERE {where}"
-    values = [f"${i + 1}" for i in range(len(cols))] + [f"${len(cols) + 1}::jsonb"]
-    return (f"INSERT INTO {table} ({', '.join(cols)}, {value_col}) VALUES ({', '.join(values)}) "
+        where = " AND ".join(f"t.{c} = r.{c}" for c in cols)
+        return f"DELETE FROM {table} AS t USING {_ROWS.format(table=table)} WHERE {where}"
+    return (f"INSERT INTO {table} ({', '.join(cols)}, {value_col}) "
+            f"SELECT {', '.join(f'r.{c}' for c in cols)}, r.{value_col} FROM {_ROWS.format(table=table)} "
             f"ON CONFLICT ({', '.join(cols)}) DO UPDATE SET {value_col} = EXCLUDED.{value_col}, "
             f"updated_at = now()")
 
 
 def _append_sql(table: str, cols: tuple[str, ...]) -> str:
-    values = [f"${i + 1}" + ("::jsonb" if c == "data" else "") for i, c in enumerate(cols)]
-    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(values)})"
+    return (f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(f'r.{c}' for c in cols)} "
+            f"FROM {_ROWS.format(table=table)}")
+
+
+def _sql_json(v: Any) -> Any:
+    """Values JSON has no type for, as PostgreSQL reads them into the column's type."""
+    if isinstance(v, datetime):
+        return (v if v.tzinfo is not None else v.replace(tzinfo=UTC)).isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
 
 
 def _encode(v: Any) -> Any:

@@ -26,23 +26,24 @@ class FakeConn:
         self.db.transactions.append(self.db.pending)
         self.db.committed.set()
 
-    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    async def execute(self, sql: str, rows_json: str) -> None:
         if self.db.hold is not None:
             hold, self.db.hold = self.db.hold, None
             self.db.held.set()
             await hold.wait()
         if self.db.fail:
             raise self.db.fail.pop(0)
-        self.db.pending.append((sql, list(rows)))
+        self.db.pending.append((sql, json.loads(rows_json)))
 
 
 class FakeDb:
-    """Records each committed transaction as [(sql, rows), ...]; `fail` raises on the next
-    statements, `hold` pauses the next statement until set."""
+    """Records each committed transaction as [(sql, rows), ...] (each row the object the
+    statement's JSON array holds for it); `fail` raises on the next statements, `hold` pauses the
+    next statement until set."""
 
     def __init__(self) -> None:
-        self.transactions: list[list[tuple[str, list[tuple[Any, ...]]]]] = []
-        self.pending: list[tuple[str, list[tuple[Any, ...]]]] = []
+        self.transactions: list[list[tuple[str, list[dict[str, Any]]]]] = []
+        self.pending: list[tuple[str, list[dict[str, Any]]]] = []
         self.fail: list[BaseException] = []
         self.hold: asyncio.Event | None = None
         self.held = asyncio.Event()
@@ -60,10 +61,11 @@ class FakeDb:
                 if "acd_state_rows" not in sql:
                     continue
                 for row in rows:
+                    key = (row["app"], row["kind"], row["key"])
                     if sql.startswith("DELETE"):
-                        table.pop(tuple(row), None)
+                        table.pop(key, None)
                     else:
-                        table[tuple(row[:3])] = json.loads(row[3])
+                        table[key] = row["state"]
         return table
 
     def calls(self) -> dict[str, Any]:
@@ -73,7 +75,7 @@ class FakeDb:
             for sql, rows in tx:
                 if sql.startswith("INSERT INTO calls"):
                     for row in rows:
-                        out[row[0]] = row[1]
+                        out[row["id"]] = row["outcome"]
         return out
 
 
