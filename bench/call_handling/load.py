@@ -62,6 +62,7 @@ class Result:
     call_ids: list[str]                  # every call that completed, warm-up included
     cpu_ms: float = 0.0                  # this process's CPU per completed call (whole run)
     asterisk_cpu_ms: float = 0.0         # Asterisk's CPU per completed call (whole run)
+    postgres_cpu_ms: float = 0.0         # PostgreSQL's CPU per completed call (all its processes)
     events: float = 0.0                  # ARI events the system received per completed call
     why_failed: dict[str, int] = field(default_factory=dict)
 
@@ -89,7 +90,8 @@ class Result:
         return Result(parts[0].inflight, sum(r.calls for r in parts), sum(r.seconds for r in parts),
                       [x for r in parts for x in r.latencies_ms], sum(r.failed for r in parts),
                       [c for r in parts for c in r.call_ids], mean([r.cpu_ms for r in parts]),
-                      mean([r.asterisk_cpu_ms for r in parts]), mean([r.events for r in parts]), why)
+                      mean([r.asterisk_cpu_ms for r in parts]), events=mean([r.events for r in parts]),
+                      why_failed=why, postgres_cpu_ms=mean([r.postgres_cpu_ms for r in parts]))
 
 
 class Load:
@@ -97,8 +99,9 @@ class Load:
 
     def __init__(self, ari_url: str, user: str, password: str, app: str, app_args: str,
                  caller: str = "Local/patience0@sim-caller", prefix: str = "bench",
-                 asterisk_pid: int | None = None) -> None:
+                 asterisk_pid: int | None = None, postgres_pid: int | None = None) -> None:
         self.asterisk_pid = asterisk_pid
+        self.postgres_pid = postgres_pid
         self.base = ari_url.rstrip("/") + "/ari"
         self.headers = {"Authorization": basic_auth(user, password)}
         self.app, self.app_args, self.caller = app, app_args, caller
@@ -198,7 +201,7 @@ class Load:
                     if call.agent:
                         self._spawn(self._hangup(call.agent))
 
-        cpu0, ast0, events0 = time.process_time(), self._asterisk_cpu(), self.events
+        cpu0, ast0, pg0, events0 = time.process_time(), self._asterisk_cpu(), self._postgres_cpu(), self.events
         try:
             await asyncio.gather(*(worker() for _ in range(inflight)))
             if self._tasks:
@@ -207,6 +210,7 @@ class Load:
             await self._session.close()
             self._session = None
         cpu, ast = time.process_time() - cpu0, self._asterisk_cpu() - ast0
+        pg = self._postgres_cpu() - pg0
         events = self.events - events0
         self.calls.clear()
         self.agents.clear()
@@ -220,14 +224,37 @@ class Load:
         measured = window[1:]
         return Result(inflight, calls, t1 - t0, [(c.bridged - c.started) * 1000 for c in measured],
                       failed, [c.id for c in finished], cpu * 1000 / len(ends), ast * 1000 / len(ends),
-                      events / len(ends), why)
+                      events=events / len(ends), why_failed=why, postgres_cpu_ms=pg * 1000 / len(ends))
 
     def _asterisk_cpu(self) -> float:
         """Asterisk's user+system CPU seconds so far (0 when its pid is unknown)."""
-        if self.asterisk_pid is None:
+        fields = _stat(self.asterisk_pid)
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
+
+    def _postgres_cpu(self) -> float:
+        """PostgreSQL's CPU seconds so far: the postmaster, its live children, and (through the
+        postmaster's cutime/cstime) the children that already exited (0 when its pid is unknown)."""
+        if self.postgres_pid is None:
             return 0.0
-        try:
-            fields = Path(f"/proc/{self.asterisk_pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid = int(stat.parent.name)
+            if pid == self.postgres_pid:
+                ticks += sum(int(f) for f in fields[11:15])
+            elif int(fields[1]) == self.postgres_pid:
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int | None) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (None when gone or unknown)."""
+    if pid is None:
+        return None
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None

@@ -81,14 +81,14 @@ async def filter_chatter(info: SandboxInfo, app: str, on: bool) -> None:
 def _show(name: str, r: Result, extra: str = "") -> None:
     print(f"  {name:<5} {r.inflight:>3} in flight: {r.rate:6.1f} calls/s  p50 {r.pct(.5):6.2f} ms  "
           f"p99 {r.pct(.99):6.2f} ms  failed {r.failed}  {r.events:.0f} events/call  cpu/call {r.cpu_ms:.1f} ms "
-          f"(asterisk {r.asterisk_cpu_ms:.1f}){extra}" + (f"  failures: {r.why_failed}" if r.why_failed else ""),
+          f"(asterisk {r.asterisk_cpu_ms:.1f}, postgres {r.postgres_cpu_ms:.2f}){extra}" + (f"  failures: {r.why_failed}" if r.why_failed else ""),
           file=sys.stderr, flush=True)
 
 
 async def run_floor(info: SandboxInfo, pid: int | None, inflight: int, calls: int, warmup: int,
-                    chatter_filtered: bool = False) -> Result:
+                    chatter_filtered: bool = False, pg_pid: int | None = None) -> Result:
     load = Load(info.ari_url, info.ari_user, info.ari_password, FLOOR_APP, "caller", prefix="floor",
-                asterisk_pid=pid)
+                asterisk_pid=pid, postgres_pid=pg_pid)
     floor = Floor(info.ari_url, info.ari_user, info.ari_password, FLOOR_APP, load)
     await floor.start()
     try:
@@ -99,9 +99,9 @@ async def run_floor(info: SandboxInfo, pid: int | None, inflight: int, calls: in
 
 
 async def run_app(info: SandboxInfo, pid: int | None, inflight: int, calls: int, warmup: int,
-                  agents: int, chatter_filtered: bool = False) -> tuple[Result, int]:
+                  agents: int, chatter_filtered: bool = False, pg_pid: int | None = None) -> tuple[Result, int]:
     load = Load(info.ari_url, info.ari_user, info.ari_password, info.app_name, "queue,bench", prefix="app",
-                asterisk_pid=pid)
+                asterisk_pid=pid, postgres_pid=pg_pid)
     # The app asks Asterisk for no chatter by itself (settings.ari_ignored_events); for the rows
     # where the floor gets every event, Asterisk's filter is lifted again, so the app receives
     # every event too, as from an Asterisk without event filters (it drops the chatter unparsed).
@@ -125,14 +125,15 @@ async def measure(levels: list[int], calls: int, warmup: int, agents: int, chatt
     sandbox = Sandbox("bench", ari_port=33088, pg_port=33433)
     info = sandbox.up()
     pid = sandbox.asterisk.pid()
+    pg_pid = int((sandbox.pg.data_dir / "postmaster.pid").read_text().split()[0])
     runs = [(n, False) for n in levels] + ([(chatter_level, True)] if chatter_level else [])
     pairs = []
     for n, filtered in runs:
         part = (max(calls // 2, 200) if n == 1 else calls) // segments
         floors, apps, rows = [], [], 0
         for _ in range(segments):
-            floors.append(await run_floor(info, pid, n, part, warmup, filtered))
-            app, got = await run_app(info, pid, n, part, warmup, agents, filtered)
+            floors.append(await run_floor(info, pid, n, part, warmup, filtered, pg_pid))
+            app, got = await run_app(info, pid, n, part, warmup, agents, filtered, pg_pid)
             apps.append(app)
             rows += got
         pair = Pair(n, Result.pool(floors), Result.pool(apps), rows, filtered)
@@ -164,14 +165,16 @@ def results_table(pairs: list[Pair]) -> str:
 def cost_table(pairs: list[Pair]) -> str:
     lines = [
         "| calls in flight | ARI events per call | CPU per call, floor process (ms) | CPU per call, app process (ms) "
-        "| Asterisk CPU per call, floor / app run (ms) | failed calls, floor / app |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| Asterisk CPU per call, floor / app run (ms) | PostgreSQL CPU per call, floor / app run (ms) "
+        "| failed calls, floor / app |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for p in pairs:
         label = f"{p.inflight}" + (" (chatter filtered)" if p.chatter_filtered else "")
         lines.append(
             f"| {label} | {p.floor.events:.0f} / {p.app.events:.0f} | {p.floor.cpu_ms:.1f} | {p.app.cpu_ms:.1f} "
-            f"| {p.floor.asterisk_cpu_ms:.1f} / {p.app.asterisk_cpu_ms:.1f} | {p.floor.failed} / {p.app.failed} |")
+            f"| {p.floor.asterisk_cpu_ms:.1f} / {p.app.asterisk_cpu_ms:.1f} "
+            f"| {p.floor.postgres_cpu_ms:.2f} / {p.app.postgres_cpu_ms:.2f} | {p.floor.failed} / {p.app.failed} |")
     return "\n".join(lines)
 
 
