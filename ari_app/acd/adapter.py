@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ari_app.acd import audit as leg_audit
 from ari_app.acd.agent_first import connect_agent_first
+from ari_app.acd.bridges import BridgePool
 from ari_app.acd.core import commands as cmd
 from ari_app.acd.core import events as ce
 from ari_app.acd.core.engine import AcdEngine
@@ -76,6 +77,8 @@ class AcdAdapter:
         #: Offers whose originate returned: their agent leg exists in Asterisk until we hear it
         #: ended. The periodic audit judges only these (see `audit`).
         self.rung: set[str] = set()
+        #: Queue bridges are reused call after call (`bridges.py`).
+        self.bridges = BridgePool()
         #: Capabilities that own items (callbacks, click-to-call) follow them here.
         self.observers: dict[str, Callable[[ItemUpdate], None]] = {}
         #: Called (no arguments, must be quick) after every event the engine handled: reporting
@@ -388,8 +391,8 @@ class AcdAdapter:
 
     # ------------------------------------------------------------------ Asterisk events
     #: The event types a caller's and an agent's leg react to; a call brings many more.
-    _CALLER_EVENTS = frozenset({"ChannelDtmfReceived", "StasisEnd", "ChannelDestroyed"})
-    _AGENT_EVENTS = frozenset({"StasisStart", "StasisEnd", "ChannelDestroyed"})
+    _CALLER_EVENTS = frozenset({"ChannelDtmfReceived", "StasisEnd", "ChannelDestroyed", "ChannelLeftBridge"})
+    _AGENT_EVENTS = frozenset({"StasisStart", "StasisEnd", "ChannelDestroyed", "ChannelLeftBridge"})
 
     def _caller_handler(self, link: ItemLink):  # type: ignore[no-untyped-def]
         wanted = self._CALLER_EVENTS
@@ -408,7 +411,9 @@ class AcdAdapter:
         return on_event
 
     def on_caller_event(self, link: ItemLink, e: ev.Event) -> None:
-        if isinstance(e, ev.ChannelDtmfReceived):
+        if isinstance(e, ev.ChannelLeftBridge):
+            self.left_bridge(e)
+        elif isinstance(e, ev.ChannelDtmfReceived):
             if not link.connected and not link.ended and all(f(link, e.digit) for f in self.dtmf_filters):
                 self.handle(ce.DtmfPressed(link.item_id, e.digit))
         elif isinstance(e, ev.StasisEnd | ev.ChannelDestroyed):
@@ -431,7 +436,9 @@ class AcdAdapter:
             self.notify(link.item_id, "abandoned")
 
     def _on_agent_event(self, offer: OfferLink, e: ev.Event) -> None:
-        if isinstance(e, ev.StasisStart):
+        if isinstance(e, ev.ChannelLeftBridge):
+            self.left_bridge(e)
+        elif isinstance(e, ev.StasisStart):
             if offer.offer_id in self.offers and not offer.answered:
                 offer.answered = True
                 self.handle(ce.OfferAnswered(offer.offer_id))
@@ -485,11 +492,15 @@ class AcdAdapter:
             self.offers.pop(link.agent_offer, None)
         rest = self.s.ari.rest
 
+        bridge_id = link.bridge_id
+        # Back to the pool once both legs left it (before the hangups: their events may be quick).
+        destroy = bridge_id is not None and self.bridges.release(bridge_id, self.now())
+
         async def down() -> None:
             await asyncio.gather(*(self.s.quietly(rest.channels.hangup(channel_id=cid))
                                    for cid in (link.channel_id, link.agent_channel) if cid and cid != gone))
-            if link.bridge_id:
-                await self.s.quietly(rest.bridges.destroy(bridge_id=link.bridge_id))
+            if destroy and bridge_id:
+                await self.s.quietly(rest.bridges.destroy(bridge_id=bridge_id))
         self.serial(link.item_id, down())
 
     # ------------------------------------------------------------------ commands
@@ -540,12 +551,18 @@ class AcdAdapter:
         self.serial(link.item_id, self.s.quietly(self.s.ari.rest.channels.start_moh(channel_id=link.channel_id)))
 
     def _prepare_bridge(self, link: ItemLink) -> None:
-        """Create the caller's bridge while the first agent rings, so that an answer costs one
-        request (add both legs) before the two talk. It serves every offer of the item and goes
-        with the call (teardown) or with the caller (abandon, exit)."""
+        """Have the caller's bridge ready while the first agent rings (an idle one from the pool,
+        else a new one), so that an answer costs one request (add both legs) before the two
+        talk. It serves every offer of the item and goes back to the pool with the call
+        (teardown) or with the caller (abandon, exit)."""
         if link.bridge_id is not None or link.channel_id is None:
             return
+        pooled = self.bridges.take()
+        if pooled is not None:
+            link.bridge_id = pooled
+            return
         bridge_id = link.bridge_id = self.s.ari.new_id("bridge")
+        self.bridges.adopt(bridge_id)
 
         async def create() -> None:
             try:
@@ -555,17 +572,29 @@ class AcdAdapter:
         self.serial(link.item_id, create())
 
     async def create_bridge(self, bridge_id: str, item_id: str) -> None:
-        await self.s.ari.rest.bridges.create(bridge_id=bridge_id, type="mixing", name=self.bridge_name(item_id))
+        """Make a queue bridge (`item_id`: the call it is made for; it serves others later)."""
+        await self.s.ari.rest.bridges.create(bridge_id=bridge_id, type="mixing", name=self.bridge_name("pool"))
 
-    def bridge_name(self, item_id: str) -> str:
+    def bridge_name(self, suffix: str) -> str:
         """Names say whose bridges they are, so a reconcile can find its own leftovers."""
-        return f"{self.s.settings.app_name}:queue:{item_id}"
+        return f"{self.s.settings.app_name}:queue:{suffix}"
+
+    def left_bridge(self, e: ev.ChannelLeftBridge) -> None:
+        """A leg left a bridge: a finished call's bridge that is now empty goes back to the pool."""
+        if self.bridges.left(e.bridge.id, len(e.bridge.channels)):
+            self.s.spawn(self.s.quietly(self.s.ari.rest.bridges.destroy(bridge_id=e.bridge.id)))
 
     def _drop_bridge(self, link: ItemLink) -> None:
-        """The caller left without being connected: the bridge made for it goes too."""
+        """The caller left without being connected: the bridge readied for it, which no leg
+        joined, goes back to the pool (after its creation, if that is still on its way)."""
         bridge_id, link.bridge_id = link.bridge_id, None
-        if bridge_id is not None:
-            self.serial(link.item_id, self.s.quietly(self.s.ari.rest.bridges.destroy(bridge_id=bridge_id)))
+        if bridge_id is None:
+            return
+
+        async def back() -> None:
+            if self.bridges.release(bridge_id, self.now(), empty=True):
+                await self.s.quietly(self.s.ari.rest.bridges.destroy(bridge_id=bridge_id))
+        self.serial(link.item_id, back())
 
     def _offer(self, c: cmd.Offer) -> None:
         link = self.items.get(c.item_id)

@@ -24,8 +24,10 @@ async def reconcile(acd: AcdAdapter, result: dict[str, Any]) -> None:
     """After every (re)connect: judge every leg against Asterisk's channels, drop leftover bridges."""
     check_alive(acd, set(result["channels"]), set(result["bridges"]), restarted=acd.restored)
     acd.restored = False
-    # Empty queue bridges no item knows: made while an agent rang, just before a crash.
-    known = {link.bridge_id for link in acd.items.values()}
+    # Empty queue bridges no call holds: idle in the pool, or made while an agent rang just before
+    # a crash. The pool trusts none of its idle ones after a (re)connect: they go, and it refills.
+    acd.bridges.forget_unused()
+    known = {link.bridge_id for link in acd.items.values()} | acd.bridges.in_use
     prefix = acd.bridge_name("")
     for bridge in result["bridges"].values():
         if bridge.name.startswith(prefix) and not bridge.channels and bridge.id not in known:
@@ -42,6 +44,8 @@ async def audit(acd: AcdAdapter) -> None:
     acd.rung &= set(acd.offers)
     settled = ({(o.offer_id, o.channel_id) for o in acd.offers.values() if o.offer_id in acd.rung}
                | {(i.item_id, i.channel_id) for i in acd.items.values()})
+    for bridge_id in acd.bridges.stale(acd.now()):  # a finished call's bridge that never emptied
+        acd.s.spawn(acd.s.quietly(acd.s.ari.rest.bridges.destroy(bridge_id=bridge_id)))
     try:
         channels = await acd.s.ari.rest.channels.list()
     except Exception:  # noqa: BLE001

@@ -18,6 +18,7 @@ from ari_app.service import Service
 from .helpers import (
     api,
     crash_asterisk,
+    eventually,
     fetch,
     fetch_call,
     hangup_all,
@@ -527,22 +528,69 @@ async def test_music_on_hold_only_for_callers_who_wait(sandbox):
         await hangup_all(service)
 
 
-async def test_the_bridge_made_while_the_agent_rings_goes_with_an_abandon(sandbox):
+async def bridge_ids(service: Service) -> list[str]:
+    return [b.id for b in await service.ari.rest.bridges.list()]
+
+
+async def test_the_bridge_made_while_the_agent_rings_goes_back_to_the_pool_with_an_abandon(sandbox):
     async with running_service(sandbox) as service:
         await setup_queue(service, "support", {"strategy": "ring-all", "ring_timeout": 30}, [("a1", "noanswer")])
         caller = await call_queue(service, "support", "patience2")
-        name = f"{service.settings.app_name}:queue:{caller}"
         await service.acd.wait_until(lambda: any(o.item_id == caller for o in service.acd.offers.values()),
                                      timeout=10)
+        bridge_id = service.acd.items[caller].bridge_id
         chain = service.acd._chains.get(caller)
         if chain is not None:
             await chain  # the item's REST work so far, the bridge's creation included
-        assert name in [b.name for b in await service.ari.rest.bridges.list()]  # made while the agent rings
+        assert bridge_id is not None and bridge_id in await bridge_ids(service)  # made while the agent rings
         await service.ari.expect(left_app(caller), timeout=10)
-        chain = service.acd._chains.get(caller)
-        if chain is not None:
-            await chain  # the abandon's REST work: the bridge's removal
-        assert name not in [b.name for b in await service.ari.rest.bridges.list()]
+        await eventually(lambda: service.acd.bridges.idle == [bridge_id])  # no leg ever joined it
+        bridge = await service.ari.rest.bridges.get(bridge_id=bridge_id)
+        assert bridge.channels == []
+
+
+async def test_a_finished_call_s_bridge_serves_the_next_call_once_both_legs_left(sandbox):
+    """Queue bridges are reused, not made and destroyed per call: the next caller and agent meet
+    in the same bridge, and only they are in it."""
+    async with running_service(sandbox) as service:
+        await setup_queue(service, "support", {"strategy": "ring-all"}, [("a1", "ans0")])
+        c1 = await call_queue(service, "support")
+        first = await service.ari.expect(bridged_with(c1), timeout=10)
+        agent1 = next(c for c in first.bridge.channels if c != c1)
+        emptied = service.ari.expect(lambda e: isinstance(e, ev.ChannelLeftBridge) and e.bridge.id == first.bridge.id
+                                     and not e.bridge.channels, timeout=10)
+        await service.ari.rest.channels.hangup(channel_id=c1)
+        await emptied  # the app hung the agent's leg up: both left
+        await eventually(lambda: service.acd.bridges.idle == [first.bridge.id])
+        c2 = await call_queue(service, "support")
+        second = await service.ari.expect(bridged_with(c2), timeout=10)
+        agent2 = next(c for c in second.bridge.channels if c != c2)
+        assert second.bridge.id == first.bridge.id and agent2 != agent1
+        assert sorted(second.bridge.channels) == sorted([c2, agent2])
+        assert (await bridge_ids(service)).count(first.bridge.id) == 1
+        gone = service.ari.expect(left_app(c2), timeout=10)
+        await service.ari.rest.channels.hangup(channel_id=c2)
+        await gone
+        await service.writer.flush(5)
+    for call_id in (c1, c2):
+        row = await fetch_call(sandbox.info.database_url, call_id)
+        assert row is not None and row["outcome"] == "answered" and row["agent_id"] == "a1"
+        assert row["bridged_at"] is not None and row["ended_at"] is not None
+
+
+async def test_idle_bridges_left_by_a_previous_run_are_removed_at_start(sandbox):
+    async with running_service(sandbox) as first:
+        await setup_queue(first, "support", {"strategy": "ring-all"}, [("a1", "ans0")])
+        caller = await call_queue(first, "support")
+        bridged = await first.ari.expect(bridged_with(caller), timeout=10)
+        await first.ari.rest.channels.hangup(channel_id=caller)
+        await eventually(lambda: first.acd.bridges.idle == [bridged.bridge.id])
+        assert bridged.bridge.id in await bridge_ids(first)
+    async with running_service(sandbox) as second:  # reconciled: nothing of the last run is trusted
+        async def removed() -> bool:
+            return bridged.bridge.id not in await bridge_ids(second)
+        await eventually(removed)
+        assert second.acd.bridges.idle == []
 
 
 async def test_dialplan_chatter_is_filtered_at_asterisk(sandbox):
