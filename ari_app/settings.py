@@ -27,6 +27,12 @@ def _toml_path() -> Path | None:
     return Path(value) if value else None
 
 
+#: Event types no capability reads: the dialplan's chatter (a Local channel running dialplan sends
+#: dozens per call) and, per leg, the Dial progress and caller-id/connected-line updates (12 of
+#: the 34 events of a queued call). Asterisk is asked not to send them.
+UNUSED_EVENT_TYPES = ("ChannelVarset", "ChannelDialplan", "Dial", "ChannelCallerId", "ChannelConnectedLine")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARI_APP_", extra="forbid")
 
@@ -38,7 +44,7 @@ class Settings(BaseSettings):
     ari_ping_interval: float = 10.0
     ari_reconnect_max_delay: float = 10.0
     ari_ignored_events: list[str] = Field(
-        default_factory=lambda: ["ChannelVarset", "ChannelDialplan"],
+        default_factory=lambda: list(UNUSED_EVENT_TYPES),
         description="Event types Asterisk is asked not to send to the app (its eventFilter, set at every connect), "
                     "and dropped unparsed if they arrive anyway (an Asterisk without the filter): no capability "
                     "uses them, and a Local channel running dialplan sends dozens per call. [] = all")

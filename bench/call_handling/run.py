@@ -37,12 +37,15 @@ from full_app import FullApp  # noqa: E402
 from load import Load, Result, basic_auth  # noqa: E402
 
 from ari_app.sandbox import Sandbox, SandboxInfo  # noqa: E402
+from ari_app.settings import UNUSED_EVENT_TYPES  # noqa: E402
 
 TARGET_RATIO = 0.8
 TARGET_ADDED_P99_MS = 5.0
-#: Events about the Local channels' ;2 halves running the sim-people dialplan (~115 per call);
-#: a trunk or PJSIP phone sends none of them.
-CHATTER = ("ChannelVarset", "ChannelDialplan")
+#: The event types the app asks Asterisk not to send by default (`UNUSED_EVENT_TYPES`): mostly
+#: the Local channels' ;2 halves running the sim-people dialplan (~115 per call; a trunk or PJSIP
+#: phone sends none), plus Dial progress and caller-id updates (12 per call). The filtered row
+#: gives both systems this same filter.
+CHATTER = UNUSED_EVENT_TYPES
 FLOOR_APP = "bench-floor"
 INTRO = """# Benchmarks
 
@@ -186,14 +189,17 @@ def call_section(pairs: list[Pair], args: argparse.Namespace, took: float, load:
 `.venv/bin/python bench/call_handling/run.py` (method and caveats: `bench/README.md`). A closed
 loop of simulated callers (`Local/patience0@sim-caller`, ulaw) is originated into the Stasis app;
 per call the caller is queued or answered, an agent leg (`Local/ans0@sim-agent`) is originated,
-both are bridged, the caller hangs up once bridged, and the agent leg and the bridge are torn
-down. **Floor**: a minimal hand-written loop on aiohttp + websockets. **App**: the full `Service`
-with queue `bench` (longest-idle, wrap-up 0) and {args.agents} agents, records through the batched writer ("call records": complete `calls` rows after
-the final flush / calls completed, warm-ups included). Both make five ARI requests per call (the app's hold music
-starts only after `hold_music_delay`, 0.3 s, and these agents answer sooner). Main rows: Asterisk sends both every
+both are bridged, the caller hangs up once bridged, and the agent leg is hung up. **Floor**: a
+minimal hand-written loop on aiohttp + websockets; it makes and destroys a bridge per call (five
+ARI requests per call). **App**: the full `Service` with queue `bench` (longest-idle, wrap-up 0)
+and {args.agents} agents, records through the batched writer ("call records": complete `calls` rows after
+the final flush / calls completed, warm-ups included); it reuses its queue bridges (three requests
+per call: the agent's originate, the add of both legs, the agent's hangup), and its hold music
+starts only after `hold_music_delay`, 0.3 s, which these agents beat. Main rows: Asterisk sends both every
 event type (the app's event filter is lifted after it starts; it drops the chatter types it ignores
-on arrival, unparsed); "chatter filtered": both ask Asterisk not to send the simulated phones'
-dialplan chatter, as the app does by default. Latency: the caller's StasisStart to the
+on arrival, unparsed); "chatter filtered": both ask Asterisk not to send the event types the app
+ignores by default (the simulated phones' dialplan chatter, Dial progress, caller-id updates), the
+same filter for both. Latency: the caller's StasisStart to the
 second leg's ChannelEnteredBridge, both stamped when the websocket frame arrives.
 {args.calls} measured calls per row ({small} at 1 in flight), in {args.segments} segments with
 floor and app alternating, each after {args.warmup} warm-up calls.
