@@ -134,12 +134,18 @@ class CallFlow:
         dialplan; subscribe to it again (a hangup must be heard) and arm the watchdog from the answer
         time; AMD's result arrives as a StasisStart. Waiting: an agent now, or the safe harbor once
         `connect_within` of the greeting has passed (at once if it passed while the app was down).
-        Decided before the stop (machine, abandoned): hang up."""
-        if call.state == "ringing":
-            in_stasis = channel.dialplan is not None and channel.dialplan.app_name == "Stasis"
-            if in_stasis and channel.state == "Up":  # answered just before the stop, not yet recorded
-                self._answered(call)
-        elif call.state == "amd":
+        Decided before the stop (machine, abandoned): hang up. A crash may have lost the record of
+        an answer: a "ringing" channel that is up is taken as answered now."""
+        if call.state == "ringing" and channel.state == "Up":  # answered just before a crash, not recorded
+            dialplan = channel.dialplan
+            if dialplan is not None and dialplan.context == "amd":
+                now = time.time()
+                call.answered_at, call.state = now, "amd"
+                self.write(call, answered_at=ts(now), ring_seconds=round(now - call.dialed_at, 3), result="answered")
+            elif dialplan is not None and dialplan.app_name == "Stasis":
+                self._answered(call)  # into AMD (or to an agent), as at a StasisStart
+                return
+        if call.state == "amd":
             runner = self.d.runners[call.campaign_id]
             rest, app = self.s.ari.rest, self.s.settings.app_name
 

@@ -913,6 +913,35 @@ async def test_calls_whose_channel_died_while_the_app_was_down_are_ended_and_the
         await hangup_all(second)
 
 
+async def test_a_customer_who_answers_while_the_app_is_down_is_hung_up_and_the_attempt_ended(sandbox):
+    """No app is connected to take the answered channel into Stasis: Asterisk hangs it up. The next
+    start finds it gone; the answer was never reported, so the attempt ends as failed."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans2-hang30"}]
+    async with running_service(sandbox) as first:
+        dialer = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "rw", campaign(), ["a1"], leads)
+        await join(first, "rw", ["a1"])
+        await post(first, "/api/v1/campaigns/rw/start")
+        await dialer.wait_until(lambda: bool(dialer.calls), timeout=20)
+        [call_id] = list(dialer.calls)
+        await post(first, "/api/v1/campaigns/rw/pause")
+
+    async def gone() -> bool:
+        return call_id not in {c.id for c in await _channels(sandbox)}
+    await eventually(gone, timeout=10)  # answered 2 s after the dial, with no app to take it
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        assert not dialer.calls
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rw")
+        assert row["result"] == "failed" and row["answered_at"] is None
+        assert json.loads(row["data"])["ended_by"] == "app-restart"
+        lead = (await leads_by_phone(sandbox, "rw"))[number(1)]
+        assert lead["status"] == "ready" and lead["claimed_by"] is None
+        await hangup_all(second)
+
+
 async def _channels(sandbox: Any) -> list[Any]:
     ari = AriClient.from_settings(sandbox.info.settings())
     try:
