@@ -20,6 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ari_app.ari import events as ev
+from ari_app.ari.errors import AriHttpError, is_gone
 from ari_app.dialer.campaigns import render_dial
 from ari_app.dialer.core import Lead
 from ari_app.dialer.model import OutboundCall, close_unborn, ts, unanswered_result
@@ -124,6 +125,44 @@ class CallFlow:
         self.s.spawn(self.s.quietly(to_amd()), name=f"amd-{call.call_id}")
         call.timer = asyncio.get_running_loop().call_later(
             runner.config.amd_max_seconds + AMD_WATCHDOG_MARGIN, self._amd_overdue, call)
+        self.d.changed(call.campaign_id)
+
+    def resume(self, call: OutboundCall, channel: Any) -> None:
+        """A call re-adopted after an app restart (`restore`) whose channel is alive: go on from where
+        the previous run left it. Ringing: Asterisk still runs the originate, with its ring timeout
+        from the original dial; the answer arrives as a StasisStart. In AMD: the channel is in the
+        dialplan; subscribe to it again (a hangup must be heard) and arm the watchdog from the answer
+        time; AMD's result arrives as a StasisStart. Waiting: an agent now, or the safe harbor once
+        `connect_within` of the greeting has passed (at once if it passed while the app was down).
+        Decided before the stop (machine, abandoned): hang up. A crash may have lost the record of
+        an answer: a "ringing" channel that is up is taken as answered now."""
+        if call.state == "ringing" and channel.state == "Up":  # answered just before a crash, not recorded
+            dialplan = channel.dialplan
+            if dialplan is not None and dialplan.context == "amd":
+                now = time.time()
+                call.answered_at, call.state = now, "amd"
+                self.write(call, answered_at=ts(now), ring_seconds=round(now - call.dialed_at, 3), result="answered")
+            elif dialplan is not None and dialplan.app_name == "Stasis":
+                self._answered(call)  # into AMD (or to an agent), as at a StasisStart
+                return
+        if call.state == "amd":
+            runner = self.d.runners[call.campaign_id]
+            rest, app = self.s.ari.rest, self.s.settings.app_name
+
+            async def watch() -> None:  # Asterisk 22 kept the subscription through the reconnect; costs nothing
+                try:
+                    await rest.applications.subscribe(application_name=app, event_source=f"channel:{call.call_id}")
+                except AriHttpError as exc:
+                    if not is_gone(exc):
+                        raise
+                    self._ended(call, None)  # gone since the reconcile listed it
+            self.s.spawn(watch(), name=f"amd-watch-{call.call_id}")
+            left = (call.answered_at or time.time()) + runner.config.amd_max_seconds + AMD_WATCHDOG_MARGIN - time.time()
+            call.timer = asyncio.get_running_loop().call_later(max(0.0, left), self._amd_overdue, call)
+        elif call.state == "waiting":
+            self.needs_agent(call, since=call.needs_agent_at)
+        elif call.state == "ending":
+            self.hangup(call)
         self.d.changed(call.campaign_id)
 
     def _amd_overdue(self, call: OutboundCall) -> None:

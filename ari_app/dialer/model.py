@@ -10,7 +10,9 @@ from typing import Any
 
 from ari_app.dialer.core import CallOutcome, Lead
 
-#: Call states: ringing -> (amd ->) waiting -> connected -> ended, or machine / abandoning -> ended.
+#: Call states: ringing -> (amd ->) waiting -> connected -> ended, or machine / abandoning -> ended;
+#: a call re-adopted after an app restart whose outcome was already decided (machine, abandoned) is
+#: "ending" until its channel, hung up at the first reconcile, is gone.
 IN_FLIGHT = ("ringing", "amd", "waiting")
 
 #: Attempt results (dial_attempts.result) -> the core's outcome for lead scheduling.
@@ -76,6 +78,8 @@ class OutboundCall:
     result: str | None = None
     disposition: str | None = None
     timer: asyncio.TimerHandle | None = None
+    #: Re-adopted at start (`restore`): its channel is checked at the first reconcile.
+    restored: bool = False
 
     @property
     def attempt(self) -> int:

@@ -1,4 +1,4 @@
-"""Agents' dialer sessions survive an app restart, as the ACD's callers and agents do.
+"""Agents' dialer sessions, and the calls in progress, survive an app restart, as the ACD's callers and agents do.
 
 Asterisk keeps the agent's channel in its bridge while the app is away (the channel stays in the
 Stasis application), so a restarted app need not call the agent's phone again: it re-adopts them.
@@ -9,10 +9,15 @@ Stasis application), so a restarted app need not call the agent's phone again: i
   ours; the customer call on hand is rebuilt from its `dial_attempts` row (connected: its channel
   is ours too and its lead stays claimed; in wrap-up: it waits for the agent's disposition, and the
   wrap-up timer starts again for what was left of it).
+- Calls still ringing, in AMD or waiting for an agent are rebuilt from their open `dial_attempts`
+  rows (the claimed leads of this instance) and their channels are ours again before ARI connects;
+  their leads stay claimed. They count as in flight for the pacer and the abandon budget at once.
 - At the first reconcile (`adopt`, with `GET /channels` and `GET /bridges`): a session whose agent
   channel died while the app was down ends as any other (`AgentDesk._gone`: `dialer-ended` state
   record, ACD unpaused, bridge destroyed; the recorder already closed the leg as lost); a live one
   gets its bridge back if Asterisk lost it, and one still being called goes on when it answers.
+  Then the calls: one whose channel is gone is ended (`data.ended_by` = app-restart) and its lead
+  released; a live one carries on (`CallFlow.resume`) as if this run had placed it.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from ari_app.dialer.calls import greeting_silence
 from ari_app.dialer.core import Lead
-from ari_app.dialer.model import AgentSession, OutboundCall
+from ari_app.dialer.model import AgentSession, OutboundCall, ts
 
 if TYPE_CHECKING:
     import asyncpg
@@ -40,7 +46,7 @@ FROM dial_attempts a JOIN dialer_leads l ON l.id = a.lead_id WHERE a.id = $1"""
 
 
 async def load(dialer: Dialer, conn: asyncpg.Connection) -> list[int]:
-    """Rebuild this app's sessions; return the leads of the calls still connected (they stay claimed)."""
+    """Rebuild this app's sessions and calls; return the leads of the calls re-adopted (they stay claimed)."""
     rows = await conn.fetch("SELECT agent_id, state FROM dialer_sessions WHERE app = $1", dialer.s.settings.app_name)
     keep: list[int] = []
     for r in rows:
@@ -53,8 +59,6 @@ async def load(dialer: Dialer, conn: asyncpg.Connection) -> list[int]:
             dialer.leftovers.append(session.channel_id)
             dialer.desk.persist(_ended(session))
             continue
-        if session.state == "reserved":  # a preview: its lead was released with the instance's claims
-            session.state = "ready"
         call = await _load_call(conn, session) if session.call_id else None
         if session.state == "on_call":
             if call is None or call.ended_at is not None:
@@ -75,36 +79,121 @@ async def load(dialer: Dialer, conn: asyncpg.Connection) -> list[int]:
         dialer.s.own_channel(session.channel_id, _handler(dialer.desk.on_event, session))
     if rows:
         log.info("dialer sessions restored", extra={"sessions": len(dialer.sessions), "calls": len(keep)})
-    await _end_calls_in_progress(dialer, conn, keep)
+    await _load_calls_in_progress(dialer, conn, keep)
+    previewing = {c.reserved_agent for c in dialer.calls.values() if c.restored and c.reserved_agent}
+    for session in dialer.sessions.values():
+        if session.state == "reserved":
+            if session.agent_id in previewing:  # the lead they previewed is being dialled: still theirs
+                call_id = next(c.call_id for c in dialer.calls.values() if c.reserved_agent == session.agent_id)
+                session.preview = {"call_id": call_id}
+            else:  # a preview not dialled: its lead was released with the instance's claims
+                session.state = "ready"
     return keep
 
 
 _IN_PROGRESS_SQL = """
-UPDATE dial_attempts a SET ended_at = now(), updated_at = now(),
-       result = CASE WHEN a.answered_at IS NULL THEN 'failed' ELSE 'abandoned' END,
+SELECT a.id, a.campaign_id, a.lead_id, a.number, a.attempt, a.dialed_at, a.answered_at, a.amd_at, a.amd_status,
+       a.amd_cause, a.connected_at, a.result, a.agent_id, a.data, l.tz, l.retry_at, l.last_abandoned_at
+FROM dial_attempts a JOIN dialer_leads l ON l.id = a.lead_id
+WHERE l.status = 'dialing' AND l.claimed_by = $1 AND a.ended_at IS NULL AND NOT (a.lead_id = ANY($2::bigint[]))
+ORDER BY a.dialed_at"""
+
+_END_SQL = """
+UPDATE dial_attempts a SET ended_at = now(), updated_at = now(), result = r.result,
        data = a.data || '{"ended_by": "app-restart"}'::jsonb
-FROM dialer_leads l
-WHERE l.id = a.lead_id AND l.status = 'dialing' AND l.claimed_by = $1 AND a.ended_at IS NULL
-  AND NOT (a.lead_id = ANY($2::bigint[]))
-RETURNING a.id, a.lead_id, a.answered_at"""
+FROM unnest($1::text[], $2::text[]) AS r(id, result)
+WHERE a.id = r.id AND a.ended_at IS NULL"""
 
 
-async def _end_calls_in_progress(dialer: Dialer, conn: asyncpg.Connection, keep: list[int]) -> None:
-    """Calls that were ringing or in AMD when the app stopped are not taken over: end them now.
-
-    Why before the instance's claims are released: their channels may still ring in Asterisk, and
-    a released lead could be dialled again while the first call still rings, or that call answered
-    and hung up on as an unknown channel. So each is hung up at the first reconcile (a leftover), its
-    attempt ends here, and one a person had already answered counts as an abandon (the ledger is
-    rebuilt from these rows next; the lead's 72 h rule applies), whether or not AMD had decided."""
+async def _load_calls_in_progress(dialer: Dialer, conn: asyncpg.Connection, keep: list[int]) -> None:
+    """Calls that were ringing, in AMD or waiting for an agent when the app stopped are re-adopted:
+    they are live calls again (in flight for the pacer and the abandon budget, their leads stay
+    claimed), their channels ours, so what Asterisk reports next (answer, AMD's result, hangup,
+    its own ring timeout) is handled as for a call placed by this run. Whether each channel still
+    exists is known at the first reconcile (`adopt`). A call whose campaign could not be loaded is
+    ended now and its channel hung up then, as before re-adoption existed."""
     rows = await conn.fetch(_IN_PROGRESS_SQL, dialer.owner, keep)
-    abandoned = [r["lead_id"] for r in rows if r["answered_at"] is not None]
-    if abandoned:
-        await conn.execute("UPDATE dialer_leads SET last_abandoned_at = now(), last_result = 'abandoned', "
-                           "updated_at = now() WHERE id = ANY($1::bigint[])", abandoned)
-    dialer.leftovers.extend(r["id"] for r in rows)
-    if rows:
-        log.warning("calls in progress at the last stop ended", extra={"calls": len(rows), "abandoned": len(abandoned)})
+    orphans: list[tuple[str, str]] = []
+    for r in rows:
+        call = _call_from_row(r)
+        if call is None or call.campaign_id not in dialer.runners:
+            orphans.append((r["id"], "failed" if r["answered_at"] is None else "abandoned"))
+            continue
+        dialer.calls[call.call_id] = call
+        dialer.s.own_channel(call.call_id, _handler(dialer.flow.on_event, call))
+        keep.append(call.lead_id)
+    if orphans:  # their leads are released with the instance's other claims
+        await conn.execute(_END_SQL, [o[0] for o in orphans], [o[1] for o in orphans])
+        abandoned = [r["lead_id"] for r in rows if (r["id"], "abandoned") in orphans]
+        if abandoned:
+            await conn.execute("UPDATE dialer_leads SET last_abandoned_at = now(), last_result = 'abandoned', "
+                               "updated_at = now() WHERE id = ANY($1::bigint[])", abandoned)
+        dialer.leftovers.extend(o[0] for o in orphans)
+        log.warning("calls in progress of unknown campaigns ended", extra={"calls": len(orphans)})
+    restored = [c for c in dialer.calls.values() if c.restored]
+    if restored:
+        log.info("dialer calls in progress restored", extra={"calls": len(restored)})
+
+
+def _call_from_row(r: Any) -> OutboundCall | None:
+    """The live call an attempt row describes; None for one that reached an agent (its session would
+    have brought it back: without one it can't be carried on)."""
+    if r["connected_at"] is not None or r["lead_id"] is None:
+        return None
+    data = r["data"] if isinstance(r["data"], dict) else json.loads(r["data"] or "{}")
+    attempt = int(r["attempt"] or 1)
+    lead = Lead(lead_id=str(r["lead_id"]), phone=r["number"], tz=r["tz"], attempts=attempt - 1,
+                retry_not_before=r["retry_at"].timestamp() if r["retry_at"] else None,
+                last_abandoned_at=r["last_abandoned_at"].timestamp() if r["last_abandoned_at"] else None)
+    answered = r["answered_at"].timestamp() if r["answered_at"] else None
+    amd_at = r["amd_at"].timestamp() if r["amd_at"] else None
+    call = OutboundCall(r["id"], r["campaign_id"], lead, int(r["lead_id"]), r["number"], str(data.get("dial", "")),
+                        bool(data.get("amd")), r["dialed_at"].timestamp(), reserved_agent=r["agent_id"],
+                        answered_at=answered, amd_at=amd_at, restored=True)
+    if r["result"] in ("machine", "abandoned") or (amd_at is not None and r["amd_status"] not in ("HUMAN", "NOTSURE")):
+        call.state = "ending"  # decided before the stop (message or safe harbor under way): hung up at reconcile
+        call.result = r["result"] if r["result"] in ("machine", "abandoned") else "hangup"
+    elif answered is None:
+        call.state = "ringing"
+    elif call.amd and amd_at is None:
+        call.state = "amd"
+    else:  # a person on the line, since the end of their greeting (AMD) or the answer
+        call.state = "waiting"
+        call.needs_agent_at = amd_at - greeting_silence(r["amd_cause"] or "") if amd_at is not None else answered
+    return call
+
+
+async def _end_gone_calls(dialer: Dialer, calls: list[OutboundCall]) -> None:
+    """Re-adopted calls whose channel died while the app was down: nothing will tell how they went.
+    The attempt ends with what is known (failed if unanswered; abandoned if a person had answered and
+    no agent had them, whether or not AMD had decided: the conservative count; machine or abandoned
+    as already decided), `data.ended_by` = app-restart; its lead is scheduled by the core's rules
+    and released. The rows are written before this returns, so the ledger the runner rebuilds when
+    it takes the campaign's lock (after this first reconcile) counts these abandons."""
+    now = time.time()
+    for call in calls:
+        call.cancel_timer()
+        if call.result not in ("machine", "abandoned"):
+            call.result = "failed" if call.answered_at is None else "abandoned"
+            if call.result == "abandoned":
+                dialer.runners[call.campaign_id].ledger.record_abandon(now)
+        call.state = "ended"
+        call.ended_at = now
+        dialer.calls.pop(call.call_id, None)
+        dialer.s.channel_handlers.pop(call.call_id, None)
+    try:
+        async with dialer.s.db.acquire() as conn:
+            await conn.execute(_END_SQL, [c.call_id for c in calls], [c.result for c in calls])
+    except Exception as exc:  # noqa: BLE001 - a database blink: the writer holds the records through it
+        log.warning("ending calls lost at a restart through the writer", extra={"error": type(exc).__name__})
+        for call in calls:
+            dialer.flow.write(call, ended_at=ts(now), result=call.result, data={"ended_by": "app-restart"})
+    for call in calls:
+        dialer.runners[call.campaign_id].finish_lead(call, now)
+        if call.reserved_agent:
+            dialer.desk.reservation_over(call.reserved_agent)
+    log.warning("calls in progress at the last stop ended while the app was down",
+                extra={"calls": len(calls), "abandoned": sum(1 for c in calls if c.result == "abandoned")})
 
 
 def _handler(fn: Any, obj: Any) -> Any:
@@ -137,7 +226,7 @@ async def _load_call(conn: asyncpg.Connection, session: AgentSession) -> Outboun
 
 
 async def adopt(dialer: Dialer, result: dict[str, Any]) -> None:
-    """First reconcile after a start: sessions whose channel is alive go on; the others end."""
+    """First reconcile after a start: sessions and calls whose channel is alive go on; the others end."""
     alive, bridges = result["channels"], result["bridges"]
     rest = dialer.s.ari.rest
     for channel_id in dialer.leftovers:
@@ -161,5 +250,15 @@ async def adopt(dialer: Dialer, result: dict[str, Any]) -> None:
         if bridge is None or session.channel_id not in bridge.channels:
             await dialer.s.quietly(rest.bridges.add_channel(bridge_id=session.bridge_id, channel=session.channel_id))
         log.info("dialer session re-adopted", extra={"agent_id": session.agent_id, "state": session.state})
+    calls = [c for c in dialer.calls.values() if c.restored]
+    for call in calls:
+        call.restored = False
+    gone = [c for c in calls if c.call_id not in alive]
+    if gone:
+        await _end_gone_calls(dialer, gone)
+    for call in calls:
+        if call.call_id in alive:
+            log.info("dialer call re-adopted", extra={"call_id": call.call_id, "state": call.state})
+            dialer.flow.resume(call, alive[call.call_id])
     for campaign_id in list(dialer.runners):
         dialer.changed(campaign_id)

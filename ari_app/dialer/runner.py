@@ -161,8 +161,10 @@ class CampaignRunner:
                 if self.state == "running" and self.d.s.reconciled.is_set():  # sessions checked after a restart
                     if await self._own(time.time()):
                         await self.tick()
-                elif self.owned and not any(c.state in IN_FLIGHT for c in self.calls()):
+                elif self.owned and not self.in_flight_calls():
                     await self._disown()  # paused or stopped, and no call in flight can abandon any more
+                elif not self.owned and self.d.s.reconciled.is_set() and self.in_flight_calls():
+                    await self._own(time.time())  # calls re-adopted after a restart: their ledger is ours
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a database blink must not end the campaign
@@ -228,6 +230,9 @@ class CampaignRunner:
             stats=self.stats,
             budget=self.ledger.budget(now),
         )
+
+    def in_flight_calls(self) -> bool:
+        return any(c.state in IN_FLIGHT for c in self.calls())
 
     def in_flight(self) -> int:
         """Calls that may still need an agent and have none reserved."""

@@ -740,29 +740,205 @@ async def test_a_session_whose_phone_hung_up_while_the_app_was_down_is_closed_at
         await hangup_all(second)
 
 
-async def test_a_call_still_ringing_at_a_restart_is_hung_up_and_ended_before_its_lead_is_released(sandbox):
-    """Not taken over, but not left ringing either: a released lead could be dialled again while
-    the first call still rang, or that call be answered by a person and hung up on unannounced."""
+async def test_a_call_still_ringing_at_a_restart_is_answered_after_it_and_reaches_an_agent(sandbox):
+    """The restarted app re-adopts the ringing call: the customer who picks up after the restart is
+    classified by AMD and connected to the agent (whose session was re-adopted too), the lead stays
+    claimed meanwhile and is dialled once, and the attempt's record tells the call as it went."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans6-hang6"}]
+    async with running_service(sandbox) as first:
+        dialer = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "ra", campaign(ring_timeout=30), ["a1"], leads)
+        await join(first, "ra", ["a1"])
+        agent_channel, bridge_id = dialer.sessions["a1"].channel_id, dialer.sessions["a1"].bridge_id
+        await post(first, "/api/v1/campaigns/ra/start")
+        await dialer.wait_until(lambda: bool(dialer.calls), timeout=20)
+        [call] = list(dialer.calls.values())
+        dialed_at = call.dialed_at
+    restarted_at = time.time()
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        bridged = second.ari.expect(lambda e: isinstance(e, ev.ChannelEnteredBridge) and e.bridge.id == bridge_id
+                                    and e.channel is not None and e.channel.id == call.call_id, timeout=20)
+        assert time.time() - dialed_at < 5, "the restart took too long for this test: the customer answered"
+        again = dialer.calls[call.call_id]
+        assert again.state == "ringing" and again.dialed_at == pytest.approx(dialed_at, abs=0.01)
+        assert dialer.runners["ra"].view()["calls_in_flight"] == 1  # in flight for the pacer, as before
+        lead = (await leads_by_phone(sandbox, "ra"))[number(1)]
+        assert (lead["status"], lead["claimed_by"]) == ("dialing", dialer.owner)  # not released
+        event = await bridged
+        assert sorted(event.bridge.channels) == sorted([agent_channel, call.call_id])
+        assert dialer.sessions["a1"].state == "on_call"
+        await dialer.wait_until(lambda: dialer.sessions["a1"].state == "ready" and not dialer.calls, timeout=20)
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "ra")  # dialled once: not again after the restart
+        assert (row["id"], row["result"], row["agent_id"], row["amd_status"]) == (call.call_id, "connected", "a1",
+                                                                                   "HUMAN")
+        assert row["dialed_at"].timestamp() == pytest.approx(dialed_at, abs=0.01)
+        assert row["answered_at"].timestamp() > restarted_at
+        assert 5.5 < row["ring_seconds"] < 8  # rang from the original dial, not from the restart
+        assert row["amd_at"] < row["connected_at"] < row["ended_at"]
+        assert 0 <= row["connect_ms"] < 2000 and row["talk_seconds"] > 1
+        assert "ended_by" not in json.loads(row["data"])
+        lead = (await leads_by_phone(sandbox, "ra"))[number(1)]
+        assert (lead["status"], lead["attempts"], lead["claimed_by"]) == ("done", 1, None)
+        await hangup_all(second)
+
+
+async def test_calls_in_amd_at_a_restart_are_classified_after_it_and_handled(sandbox):
+    """A person reaches an agent, a machine gets the campaign's message, a customer who hangs up
+    during AMD is heard (the app listens to the channel in the dialplan again); the attempts are complete."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans1-quiet2-hang8", "priority": 3},
+             {"phone": number(2), "tz": DAY_TZ, "sim": "machine-ans1-quiet2", "priority": 2},
+             {"phone": number(3), "tz": DAY_TZ, "sim": "human-ans1-quiet5-hang2", "priority": 1}]
+    async with running_service(sandbox) as first:
+        dialer = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "rm", campaign(amd_max_seconds=6), ["a1", "a2", "a3"], leads)
+        await join(first, "rm", ["a1", "a2", "a3"])
+        await post(first, "/api/v1/campaigns/rm/start")
+        await dialer.wait_until(lambda: len(dialer.calls) == 3
+                                and all(c.state == "amd" for c in dialer.calls.values()), timeout=20)
+        calls = {c.phone: c for c in dialer.calls.values()}
+        human, machine, quitter = calls[number(1)], calls[number(2)], calls[number(3)]
+        await post(first, "/api/v1/campaigns/rm/pause")  # nothing new: just these calls
+    restarted_at = time.time()
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        ari = second.ari
+        bridged = ari.expect(lambda e: isinstance(e, ev.ChannelEnteredBridge) and e.channel is not None
+                             and e.channel.id == human.call_id, timeout=20)
+        played = ari.expect(lambda e: isinstance(e, ev.PlaybackFinished)
+                            and e.playback.target_uri == f"channel:{machine.call_id}", timeout=30)
+        machine_gone = ari.expect(lambda e: isinstance(e, ev.ChannelDestroyed) and e.channel.id == machine.call_id,
+                                  timeout=30)
+        assert {c.state for c in dialer.calls.values()} <= {"amd"}, "AMD decided before the app was back"
+        assert dialer.runners["rm"].view()["calls_in_flight"] == 3
+        event = await bridged
+        agent = next(s for s in dialer.sessions.values() if s.channel_id in event.bridge.channels)
+        assert sorted(event.bridge.channels) == sorted([agent.channel_id, human.call_id])
+        assert (await played).playback.media_uri == MACHINE_MESSAGE
+        await machine_gone
+        await dialer.wait_until(lambda: not dialer.calls, timeout=20)  # the person hangs up, 8 s after answering
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        rows = {r["number"]: r for r in await attempts(sandbox, "rm")}
+        assert len(rows) == 3
+        h, m, q = rows[number(1)], rows[number(2)], rows[number(3)]
+        assert (h["id"], h["result"], h["amd_status"], h["agent_id"]) == (human.call_id, "connected", "HUMAN",
+                                                                           agent.agent_id)
+        assert h["answered_at"].timestamp() < restarted_at < h["amd_at"].timestamp()
+        assert h["connect_ms"] < 2000 and h["talk_seconds"] > 1 and h["ended_at"] is not None
+        assert (m["id"], m["result"], m["amd_status"]) == (machine.call_id, "machine", "MACHINE")
+        assert m["answered_at"].timestamp() < restarted_at < m["amd_at"].timestamp() < m["ended_at"].timestamp()
+        assert json.loads(m["data"])["machine_message_played"] is True
+        assert (q["id"], q["result"], q["amd_status"]) == (quitter.call_id, "hangup", None)
+        assert q["ended_at"].timestamp() - q["answered_at"].timestamp() < 3  # heard when it happened
+        now = time.time()
+        counts = dialer.runners["rm"].ledger.counts(now - 86400, now + 1)
+        assert (counts.humans, counts.abandons) == (1, 0)
+        leads_now = await leads_by_phone(sandbox, "rm")
+        assert leads_now[number(1)]["status"] == "done" and leads_now[number(2)]["attempts"] == 1
+        await hangup_all(second)
+
+
+async def test_a_call_ringing_through_a_restart_still_times_out_from_its_dial(sandbox):
     leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "noanswer"}]
     async with running_service(sandbox) as first:
         dialer = first.dialer  # type: ignore[attr-defined]
-        await setup(first, "rr", campaign(ring_timeout=60), ["a1"], leads)
-        await join(first, "rr", ["a1"])
+        await setup(first, "rt", campaign(ring_timeout=15), ["a1"], leads)
+        await join(first, "rt", ["a1"])
+        await post(first, "/api/v1/campaigns/rt/start")
+        await dialer.wait_until(lambda: bool(dialer.calls), timeout=20)
+        [call] = list(dialer.calls.values())
+        await eventually(lambda: time.time() - call.dialed_at > 5, timeout=10)  # it has rung a while
+        await post(first, "/api/v1/campaigns/rt/pause")
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        gone = second.ari.expect(lambda e: isinstance(e, ev.ChannelDestroyed) and e.channel.id == call.call_id,
+                                 timeout=20)
+        assert dialer.calls[call.call_id].state == "ringing"
+        await dialer.wait_until(lambda: dialer.runners["rt"].owned, timeout=10)  # its calls, its ledger
+        await gone
+        ended = time.time()
+        assert 14 < ended - call.dialed_at < 17  # the ring timeout counts from the dial, not the restart
+        await dialer.wait_until(lambda: not dialer.calls, timeout=5)
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rt")
+        assert row["result"] == "no-answer" and 14 < row["ring_seconds"] < 17
+        assert "ended_by" not in json.loads(row["data"])
+        lead = (await leads_by_phone(sandbox, "rt"))[number(1)]
+        assert (lead["status"], lead["attempts"], lead["claimed_by"], lead["last_result"]) == (
+            "ready", 1, None, "no-answer")
+        await eventually(lambda: not dialer.runners["rt"].owned, timeout=5)  # paused, nothing in flight
+        await hangup_all(second)
+
+
+async def test_calls_whose_channel_died_while_the_app_was_down_are_ended_and_their_leads_released(sandbox):
+    """Ringing (failed) or answered and in AMD (counted as an abandon, under the 72 h rule): what is known."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "noanswer", "priority": 2},
+             {"phone": number(2), "tz": DAY_TZ, "sim": "human-ans1-quiet2", "priority": 1}]
+    async with running_service(sandbox) as first:
+        dialer = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "rr", campaign(ring_timeout=60, amd_max_seconds=6), ["a1", "a2"], leads)
+        await join(first, "rr", ["a1", "a2"])
         await post(first, "/api/v1/campaigns/rr/start")
+        await dialer.wait_until(lambda: {c.state for c in dialer.calls.values()} == {"ringing", "amd"}, timeout=20)
+        ids = {c.phone: c.call_id for c in dialer.calls.values()}
+        await post(first, "/api/v1/campaigns/rr/pause")
+    ari = AriClient.from_settings(sandbox.info.settings())
+    try:  # both customers hang up while no app is connected: nobody hears it
+        for call_id in ids.values():
+            await ari.rest.channels.hangup(channel_id=call_id)
+    finally:
+        await ari.close()
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        assert not dialer.calls
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        rows = {r["number"]: r for r in await attempts(sandbox, "rr")}
+        ringing, answered = rows[number(1)], rows[number(2)]
+        assert ringing["ended_at"] is not None and ringing["result"] == "failed"
+        assert answered["ended_at"] is not None and answered["result"] == "abandoned"
+        assert all(json.loads(r["data"])["ended_by"] == "app-restart" for r in rows.values())
+        leads_now = await leads_by_phone(sandbox, "rr")
+        lead = leads_now[number(1)]
+        assert lead["status"] == "ready" and lead["claimed_by"] is None and lead["last_abandoned_at"] is None
+        lead = leads_now[number(2)]
+        assert lead["claimed_by"] is None and lead["last_abandoned_at"] is not None
+        now = time.time()
+        assert dialer.runners["rr"].ledger.counts(now - 86400, now + 1).abandons == 1
+        assert not [c for c in await second.ari.rest.channels.list() if c.id in ids.values()]
+        await hangup_all(second)
+
+
+async def test_a_customer_who_answers_while_the_app_is_down_is_hung_up_and_the_attempt_ended(sandbox):
+    """No app is connected to take the answered channel into Stasis: Asterisk hangs it up. The next
+    start finds it gone; the answer was never reported, so the attempt ends as failed."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans2-hang30"}]
+    async with running_service(sandbox) as first:
+        dialer = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "rw", campaign(), ["a1"], leads)
+        await join(first, "rw", ["a1"])
+        await post(first, "/api/v1/campaigns/rw/start")
         await dialer.wait_until(lambda: bool(dialer.calls), timeout=20)
         [call_id] = list(dialer.calls)
-        await first.writer.flush(timeout=5)
-        await post(first, "/api/v1/campaigns/rr/pause")
-    assert call_id in {c.id for c in await _channels(sandbox)}  # the app is gone, the call still rings
+        await post(first, "/api/v1/campaigns/rw/pause")
+
+    async def gone() -> bool:
+        return call_id not in {c.id for c in await _channels(sandbox)}
+    await eventually(gone, timeout=10)  # answered 2 s after the dial, with no app to take it
     async with running_service(sandbox) as second:
-        async def gone() -> bool:
-            return call_id not in {c.id for c in await second.ari.rest.channels.list()}
-        await eventually(gone, timeout=10)
-        [row] = await fetch(sandbox.info.database_url, "SELECT * FROM dial_attempts WHERE id = $1", call_id)
-        assert row["ended_at"] is not None and row["result"] == "failed"
+        dialer = second.dialer  # type: ignore[attr-defined]
+        assert not dialer.calls
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rw")
+        assert row["result"] == "failed" and row["answered_at"] is None
         assert json.loads(row["data"])["ended_by"] == "app-restart"
-        lead = (await leads_by_phone(sandbox, "rr"))[number(1)]
-        assert lead["status"] == "ready" and lead["claimed_by"] is None and lead["last_abandoned_at"] is None
+        lead = (await leads_by_phone(sandbox, "rw"))[number(1)]
+        assert lead["status"] == "ready" and lead["claimed_by"] is None
         await hangup_all(second)
 
 
