@@ -82,6 +82,7 @@ def register(api: Api, rep: Reporting) -> None:
 
     @api.route("GET", "/stats/queues", summary="Live queue statistics with today's figures", tag="stats")
     async def stats_queues(_: web.Request) -> web.Response:
+        await rep.ensure_fresh()
         snap = rep.snapshot()
         return json_response({"at": snap["at"], "timezone": snap["timezone"], "queues": snap["queues"]})
 
@@ -89,6 +90,7 @@ def register(api: Api, rep: Reporting) -> None:
                tag="stats")
     async def stats_queue(request: web.Request) -> web.Response:
         name = request.match_info["name"]
+        await rep.ensure_fresh()
         snap = rep.snapshot(with_series=True)
         q = next((x for x in snap["queues"] if x["name"] == name), None)
         if q is None:
@@ -101,6 +103,7 @@ def register(api: Api, rep: Reporting) -> None:
 
     @api.route("GET", "/stats/agents", summary="Live agent states with today's figures", tag="stats")
     async def stats_agents(_: web.Request) -> web.Response:
+        await rep.ensure_fresh()
         snap = rep.snapshot()
         return json_response({"at": snap["at"], "agents": snap["agents"], "agent_states": snap["agent_states"]})
 
@@ -108,6 +111,7 @@ def register(api: Api, rep: Reporting) -> None:
                tag="stats")
     async def stats_agent(request: web.Request) -> web.Response:
         agent_id = request.match_info["agent_id"]
+        await rep.ensure_fresh()
         snap = rep.snapshot()
         a = next((x for x in snap["agents"] if x["id"] == agent_id), None)
         if a is None:
@@ -119,6 +123,7 @@ def register(api: Api, rep: Reporting) -> None:
                        "Authorization header or ?token=)")
     async def stats_stream(request: web.Request) -> web.StreamResponse:
         tokens = [t.get_secret_value() for t in service.settings.api_tokens]
+        await rep.ensure_fresh()  # the first snapshot too; then every second while figures change
         return await rep.hub.serve(request, tokens)
 
     @api.route("GET", "/reports/intervals", query=IntervalQuery, tag="reports",

@@ -3,8 +3,11 @@
 Live figures come from the ACD engine (who waits, who is in which state) and today's figures
 from the records (the roll-up in PostgreSQL). The ACD adapter tells us when its state changed;
 a 250 ms ticker then publishes a new snapshot, so the stream lags a change by at most a
-quarter of a second. Today's figures are re-read at most once a second while things change
-(and every few seconds anyway), after the roll-up caught up with the records.
+quarter of a second. Today's figures are re-read (after the roll-up caught up with the records)
+at most once a second while things change and a stream client watches, every few seconds
+anyway, and on demand for a request (stats API, /metrics: `ensure_fresh`). Why not every second
+regardless: the roll-up and the reads are PostgreSQL work done for nobody between requests, and
+on a busy machine it competes with the calls (a burst every second showed in call latency).
 
 Hooks for other capabilities:
 - ``extensions[name] = fn``: ``fn()`` returns JSON-ready data shown under ``name`` in every
@@ -50,7 +53,7 @@ log = logging.getLogger(__name__)
 IntervalSource = Callable[[asyncpg.Connection, datetime, datetime], Awaitable[list[dict[str, Any]]]]
 
 TICK = 0.25  # seconds between checks for a change to publish
-REFRESH_MIN = 1.0  # at most one read of today's records per second while things change
+REFRESH_MIN = 1.0  # at most one read of today's records per second while things change and a client watches
 REFRESH_IDLE = 5.0  # and one every few seconds anyway (time passes for agents in a state)
 
 
@@ -70,6 +73,8 @@ class Reporting:
         self.open: dict[str, tuple[str, float]] = {}  # agent -> (state, since) not yet rolled up
         self.today_start: float | None = None
         self.refreshed_at = 0.0
+        #: When the last finished refresh started (monotonic): what `ensure_fresh` compares.
+        self.refreshed_from = 0.0
         self.refreshes = 0
         self._dirty = True
         self._want_refresh = True
@@ -105,14 +110,26 @@ class Reporting:
                     self._dirty = False
                     self.publish()
                 since = time.monotonic() - self.refreshed_at
+                watched = self.hub.clients > 0
                 if (self._refreshing is None or self._refreshing.done()) and (
-                        (self._want_refresh and since >= REFRESH_MIN) or since >= REFRESH_IDLE):
+                        (self._want_refresh and watched and since >= REFRESH_MIN) or since >= REFRESH_IDLE):
                     self._want_refresh = False
                     self._refreshing = asyncio.create_task(self._refresh_and_publish(), name="reporting-refresh")
             except Exception:
                 log.exception("reporting tick failed")
 
+    async def ensure_fresh(self, max_age: float = REFRESH_MIN) -> None:
+        """Today's figures read no earlier than `max_age` ago, for a request: refreshed now (or
+        the refresh under way awaited, and one more if it began too early) when they are older."""
+        wanted = time.monotonic() - max_age
+        while self.refreshed_from < wanted:
+            task = self._refreshing
+            if task is None or task.done():
+                task = self._refreshing = asyncio.create_task(self._refresh_and_publish(), name="reporting-refresh")
+            await asyncio.shield(task)
+
     async def _refresh_and_publish(self) -> None:
+        started = time.monotonic()
         try:
             await self.refresh_today()
         except Exception as exc:  # noqa: BLE001 - the live part goes on without today's figures
@@ -121,7 +138,9 @@ class Reporting:
                             extra={"error": type(exc).__name__})
             self._db_ok = False
             self.refreshed_at = time.monotonic()
+            self.refreshed_from = started
             return
+        self.refreshed_from = started
         if not self._db_ok:
             log.info("today's figures are back")
         self._db_ok = True

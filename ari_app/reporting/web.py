@@ -86,6 +86,7 @@ def register(service: Service, rep: Reporting) -> None:
     async def metrics(request: web.Request) -> web.Response:
         if not service.settings.metrics_public:
             check_token(request, [t.get_secret_value() for t in service.settings.api_tokens])
+        await rep.ensure_fresh()
         body = render(families(service, rep))
         return web.Response(body=body.encode(), headers={"Content-Type": CONTENT_TYPE})
 

@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from ari_app.ari import events as ev
+from ari_app.reporting.capability import REFRESH_IDLE
 from ari_app.reporting.core.stats import AgentCounters, QueueCounters
 from ari_app.service import Service
 
@@ -265,6 +266,38 @@ def queue_of(snap: dict[str, Any], name: str) -> dict[str, Any]:
 
 def agent_of(snap: dict[str, Any], agent_id: str) -> dict[str, Any]:
     return next(a for a in snap["agents"] if a["id"] == agent_id)
+
+
+async def test_today_is_re_read_every_second_only_while_a_stream_client_watches(sandbox):
+    """Rolling up and reading today's records every second for nobody is PostgreSQL work that
+    competes with the calls: without a client it happens every REFRESH_IDLE seconds, with one
+    every second while things change, and a request gets figures read for it."""
+    async with running_service(sandbox) as service, api(service) as http:
+        rep = service.reporting
+        await setup_queue(service, "support", [("a1", "ans0")], login=True)
+        await eventually(lambda: rep.refreshes >= 1)
+        before, last = rep.refreshes, rep.refreshed_at
+
+        async def flip_until(deadline: float) -> None:
+            state = "paused"
+            while time.monotonic() < deadline:
+                r = await http.post("/api/v1/agents/a1/state", json={"state": state, "reason": "test"})
+                assert r.status == 200, await r.text()
+                state = "available" if state == "paused" else "paused"
+                await asyncio.sleep(0.2)  # the pace of the changes, not a synchronisation
+
+        await flip_until(last + REFRESH_IDLE - 1.0)  # agents change state, nobody watches
+        assert rep.refreshes == before
+        r = await http.get("/api/v1/stats/agents/a1")  # a request: read for it
+        assert r.status == 200 and rep.refreshes == before + 1 and rep.refreshed_from >= last
+        r = await http.get("/api/v1/stats/stream", params={"token": API_TOKEN})
+        stream = Stream(r)
+        try:
+            watched_from = rep.refreshes
+            await flip_until(time.monotonic() + 2.6)
+            assert rep.refreshes >= watched_from + 2
+        finally:
+            await stream.close()
 
 
 async def test_live_stats_stream_and_metrics_follow_a_real_call(sandbox):
