@@ -1128,3 +1128,42 @@ async def test_a_person_waiting_for_an_agent_at_a_restart_gets_the_safe_harbor_i
         assert lead["last_abandoned_at"] is not None and lead["claimed_by"] is None
         assert lead["last_abandoned_at"].timestamp() > greeting_end
         await hangup_all(second)
+
+
+async def test_a_preview_call_ringing_at_a_restart_stays_reserved_for_its_agent_who_gets_the_customer(sandbox):
+    """Preview: the agent dialled the lead they previewed; the app restarts while it rings. The agent
+    stays reserved for that call (the pacer gives them nothing else) and gets the customer on answer."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans2-hang20", "priority": 2},
+             {"phone": number(2), "tz": DAY_TZ, "sim": "human-ans0-hang20", "priority": 1}]
+    async with running_service(sandbox) as first:
+        dialer = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "rv", campaign(mode="preview"), ["a1"], leads)
+        await join(first, "rv", ["a1"])
+        await post(first, "/api/v1/campaigns/rv/start")
+        status, lead = await post(first, "/api/v1/agents/a1/preview")
+        assert status == 200 and lead["phone"] == number(1)
+        status, body = await post(first, "/api/v1/agents/a1/preview/dial", {"lead_id": lead["lead_id"]})
+        assert status == 200
+        call_id = body["call_id"]
+        assert dialer.calls[call_id].state == "ringing"
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        session = dialer.sessions["a1"]
+        bridged = second.ari.expect(lambda e: isinstance(e, ev.ChannelEnteredBridge) and e.bridge.id == session.bridge_id
+                                    and e.channel is not None and e.channel.id == call_id, timeout=10)
+        assert dialer.calls[call_id].state == "ringing", "the customer answered before the app was back"
+        assert (session.state, session.preview) == ("reserved", {"call_id": call_id})
+        status, _ = await post(second, "/api/v1/agents/a1/preview")  # busy with the call being dialled
+        assert status == 409
+        event = await bridged
+        assert sorted(event.bridge.channels) == sorted([session.channel_id, call_id])
+        assert session.state == "on_call" and session.call_id == call_id
+        await second.ari.rest.channels.hangup(channel_id=call_id)
+        await dialer.wait_until(lambda: session.state == "wrapup" and not dialer.calls, timeout=10)
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rv")  # the other lead was not dialled meanwhile
+        assert (row["id"], row["result"], row["agent_id"], row["mode"]) == (call_id, "connected", "a1", "preview")
+        assert row["amd_status"] is None and row["ended_at"] is not None
+        assert 1.5 < row["ring_seconds"] < 4  # from the original dial
+        await hangup_all(second)
