@@ -1167,3 +1167,46 @@ async def test_a_preview_call_ringing_at_a_restart_stays_reserved_for_its_agent_
         assert row["amd_status"] is None and row["ended_at"] is not None
         assert 1.5 < row["ring_seconds"] < 4  # from the original dial
         await hangup_all(second)
+
+
+async def test_a_ringing_call_whose_answer_record_was_lost_is_taken_as_answered_at_the_restart(sandbox):
+    """A crash lost the record of the answer (rewritten here: the row back to ringing while the call is
+    in AMD). At the reconcile its channel is up, in the `amd` context: the call is taken as answered
+    then, in AMD, and the person AMD hears reaches the agent."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans1-quiet2-hang20"}]
+    async with running_service(sandbox) as first:
+        dialer = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "rl", campaign(amd_max_seconds=6), ["a1"], leads)
+        await join(first, "rl", ["a1"])
+        bridge_id = dialer.sessions["a1"].bridge_id
+        await post(first, "/api/v1/campaigns/rl/start")
+        await dialer.wait_until(lambda: any(c.state == "amd" for c in dialer.calls.values()), timeout=10)
+        [call] = list(dialer.calls.values())
+    conn = await asyncpg.connect(sandbox.info.database_url)
+    try:
+        done = await conn.execute("UPDATE dial_attempts SET answered_at = NULL, ring_seconds = NULL, result = 'ringing' "
+                                  "WHERE id = $1 AND amd_at IS NULL", call.call_id)
+        assert done == "UPDATE 1", "AMD decided before the app stopped"
+    finally:
+        await conn.close()
+    restarted_at = time.time()
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        bridged = second.ari.expect(lambda e: isinstance(e, ev.ChannelEnteredBridge) and e.bridge.id == bridge_id
+                                    and e.channel is not None and e.channel.id == call.call_id, timeout=10)
+        again = dialer.calls[call.call_id]
+        assert again.state == "amd", again.state  # not left "ringing" (AMD is still listening: quiet2)
+        assert again.answered_at is not None and again.answered_at >= restarted_at
+        event = await bridged
+        assert sorted(event.bridge.channels) == sorted([dialer.sessions["a1"].channel_id, call.call_id])
+        await second.ari.rest.channels.hangup(channel_id=call.call_id)
+        await dialer.wait_until(lambda: not dialer.calls, timeout=10)
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rl")
+        assert (row["id"], row["result"], row["agent_id"], row["amd_status"]) == (call.call_id, "connected", "a1",
+                                                                                   "HUMAN")
+        assert restarted_at < row["answered_at"].timestamp() < row["amd_at"].timestamp() < row["connected_at"].timestamp()
+        now = time.time()
+        assert dialer.runners["rl"].ledger.counts(now - 86400, now + 1).humans == 1
+        await hangup_all(second)
