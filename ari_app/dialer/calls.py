@@ -136,6 +136,7 @@ class CallFlow:
         `connect_within` of the greeting has passed (at once if it passed while the app was down).
         Decided before the stop (machine, abandoned): hang up. A crash may have lost the record of
         an answer: a "ringing" channel that is up is taken as answered now."""
+        call.cancel_timer()  # one armed by an event heard while the reconcile was still under way
         if call.state == "ringing" and channel.state == "Up":  # answered just before a crash, not recorded
             dialplan = channel.dialplan
             if dialplan is not None and dialplan.context == "amd":

@@ -360,6 +360,7 @@ class Dialer:
             raise ApiError(409, f"agent {agent_id!r} is {session.state}, not ready", field="agent_id")
         session.state = "reserved"
         session.since = time.time()
+        self.desk.persist(session)  # a restart while the lead is dialled keeps the agent reserved for it
         try:
             for _ in range(10):
                 now = time.time()
@@ -382,6 +383,7 @@ class Dialer:
                 return session.preview
         except BaseException:
             session.state = "ready"
+            self.desk.persist(session)
             raise
         self.desk.free(session)
         return None

@@ -203,6 +203,18 @@ class CampaignRunner:
         log.info("pacing the campaign here", extra={"campaign": self.id, "owner": self.d.owner})
         return True
 
+    async def own_for_adopted_calls(self) -> bool:
+        """Take the campaign's lock (and so rebuild the ledger) before re-adopted calls go on (`restore.adopt`):
+        taken later, the rebuild would drop what they recorded meanwhile (a connect, an abandon at once)
+        while its record was still in the writer. False: another instance paces, or the database blinked
+        (the loop tries again)."""
+        try:
+            return await self._own(time.time())
+        except Exception as exc:  # noqa: BLE001 - the loop takes it later, as before
+            log.warning("could not take the campaign's lock at the restart", extra={"campaign": self.id,
+                                                                                    "error": type(exc).__name__})
+            return False
+
     async def _disown(self) -> None:
         self.owned = False
         await self.d.pacing.give_back(self.id)

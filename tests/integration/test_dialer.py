@@ -1034,3 +1034,179 @@ async def test_two_instances_one_paces_the_campaign_and_the_other_takes_over_wit
     finally:
         if first_cm is not None:
             await first_cm.__aexit__(None, None, None)
+
+
+async def _person_waiting_at_a_restart(sandbox: Any, campaign_id: str, agents: list[str]) -> Any:
+    """A first run dials one person (AMD: HUMAN) for a1 alone; a1's phone hangs up while it rings, so the
+    person waits for an agent when the run stops. `agents` after a1 join and pause (they take no call).
+    Returns the call as the first run knew it."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans2-hang20"}]
+    async with running_service(sandbox) as first:
+        dialer = first.dialer  # type: ignore[attr-defined]
+        await setup(first, campaign_id, campaign(max_attempts=3), ["a1", *agents], leads)
+        await join(first, campaign_id, ["a1", *agents])
+        for agent in agents:
+            status, _ = await post(first, f"/api/v1/campaigns/{campaign_id}/agents/{agent}", {"state": "paused"})
+            assert status == 200
+        await dialer.wait_until(lambda: all(dialer.sessions[a].state == "paused" for a in agents), timeout=5)
+        await post(first, f"/api/v1/campaigns/{campaign_id}/start")
+        await dialer.wait_until(lambda: bool(dialer.calls), timeout=10)
+        [call] = list(dialer.calls.values())
+        await first.ari.rest.channels.hangup(channel_id=dialer.sessions["a1"].channel_id)
+        await dialer.wait_until(lambda: "a1" not in dialer.sessions, timeout=5)
+        await dialer.wait_until(lambda: call.state != "ringing" and call.state != "amd", timeout=15)
+        assert call.state == "waiting", call.state  # AMD said HUMAN, nobody to take them
+    return call
+
+
+
+async def test_a_person_waiting_for_an_agent_at_a_restart_is_connected_to_one_ready_after_it(sandbox):
+    """AMD said HUMAN and no agent was ready when the app stopped: the restarted app keeps the person
+    waiting, and the agent who becomes ready within `connect_within` of their greeting gets them."""
+    call = await _person_waiting_at_a_restart(sandbox, "rp", ["a2"])
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        again, session = dialer.calls[call.call_id], dialer.sessions["a2"]
+        assert (again.state, session.state) == ("waiting", "paused")
+        assert dialer.runners["rp"].view()["calls_in_flight"] == 1
+        bridged = second.ari.expect(lambda e: isinstance(e, ev.ChannelEnteredBridge) and e.bridge.id == session.bridge_id
+                                    and e.channel is not None and e.channel.id == call.call_id, timeout=5)
+        status, _ = await post(second, "/api/v1/campaigns/rp/agents/a2", {"state": "ready"})
+        assert status == 200
+        event = await bridged
+        assert sorted(event.bridge.channels) == sorted([session.channel_id, call.call_id])
+        assert session.state == "on_call"
+        await second.ari.rest.channels.hangup(channel_id=call.call_id)  # the customer hangs up
+        await dialer.wait_until(lambda: session.state == "wrapup" and not dialer.calls, timeout=10)
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rp")
+        assert (row["id"], row["result"], row["agent_id"], row["amd_status"]) == (call.call_id, "connected", "a2",
+                                                                                   "HUMAN")
+        assert row["amd_at"].timestamp() == pytest.approx(call.amd_at, abs=0.01)  # decided in the first run
+        assert 0 <= row["connect_ms"] < 2000 and row["ended_at"] is not None
+        assert "ended_by" not in json.loads(row["data"])
+        now = time.time()
+        counts = dialer.runners["rp"].ledger.counts(now - 86400, now + 1)
+        assert (counts.humans, counts.abandons) == (1, 0)
+        await hangup_all(second)
+
+
+async def test_a_person_waiting_for_an_agent_at_a_restart_gets_the_safe_harbor_if_none_comes(sandbox):
+    """No agent becomes ready: the restarted app plays the safe harbor once `connect_within` of the
+    greeting has passed (not sooner: the restart was quick), and the abandon counts (ledger, stats,
+    72 h rule on the lead)."""
+    call = await _person_waiting_at_a_restart(sandbox, "rq", [])
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        ari = second.ari
+        started = ari.expect(lambda e: isinstance(e, ev.PlaybackStarted)
+                             and e.playback.target_uri == f"channel:{call.call_id}", timeout=5)
+        played = ari.expect(lambda e: isinstance(e, ev.PlaybackFinished)
+                            and e.playback.target_uri == f"channel:{call.call_id}", timeout=10)
+        gone = ari.expect(lambda e: isinstance(e, ev.ChannelDestroyed) and e.channel.id == call.call_id, timeout=15)
+        assert dialer.calls[call.call_id].state == "waiting"
+        await started
+        greeting_end = call.needs_agent_at
+        assert greeting_end is not None
+        assert 1.8 < time.time() - greeting_end < 3  # connect_within (2 s) of the greeting, then the message
+        assert (await played).playback.media_uri == SAFE_HARBOR
+        await gone
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rq")
+        assert (row["id"], row["result"], row["amd_status"], row["agent_id"]) == (call.call_id, "abandoned", "HUMAN",
+                                                                                   None)
+        data = json.loads(row["data"])
+        assert data["safe_harbor_played"] is True and "ended_by" not in data
+        now = time.time()
+        assert dialer.runners["rq"].ledger.counts(now - 86400, now + 1).abandons == 1
+        async with api(second) as http:
+            stats = await (await http.get("/api/v1/campaigns/rq/stats")).json()
+        assert stats["abandons"] == 1
+        lead = (await leads_by_phone(sandbox, "rq"))[number(1)]
+        assert lead["last_abandoned_at"] is not None and lead["claimed_by"] is None
+        assert lead["last_abandoned_at"].timestamp() > greeting_end
+        await hangup_all(second)
+
+
+async def test_a_preview_call_ringing_at_a_restart_stays_reserved_for_its_agent_who_gets_the_customer(sandbox):
+    """Preview: the agent dialled the lead they previewed; the app restarts while it rings. The agent
+    stays reserved for that call (the pacer gives them nothing else) and gets the customer on answer."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans2-hang20", "priority": 2},
+             {"phone": number(2), "tz": DAY_TZ, "sim": "human-ans0-hang20", "priority": 1}]
+    async with running_service(sandbox) as first:
+        dialer = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "rv", campaign(mode="preview"), ["a1"], leads)
+        await join(first, "rv", ["a1"])
+        await post(first, "/api/v1/campaigns/rv/start")
+        status, lead = await post(first, "/api/v1/agents/a1/preview")
+        assert status == 200 and lead["phone"] == number(1)
+        status, body = await post(first, "/api/v1/agents/a1/preview/dial", {"lead_id": lead["lead_id"]})
+        assert status == 200
+        call_id = body["call_id"]
+        assert dialer.calls[call_id].state == "ringing"
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        session = dialer.sessions["a1"]
+        bridged = second.ari.expect(lambda e: isinstance(e, ev.ChannelEnteredBridge) and e.bridge.id == session.bridge_id
+                                    and e.channel is not None and e.channel.id == call_id, timeout=10)
+        assert dialer.calls[call_id].state == "ringing", "the customer answered before the app was back"
+        assert (session.state, session.preview) == ("reserved", {"call_id": call_id})
+        status, _ = await post(second, "/api/v1/agents/a1/preview")  # busy with the call being dialled
+        assert status == 409
+        event = await bridged
+        assert sorted(event.bridge.channels) == sorted([session.channel_id, call_id])
+        assert session.state == "on_call" and session.call_id == call_id
+        await second.ari.rest.channels.hangup(channel_id=call_id)
+        await dialer.wait_until(lambda: session.state == "wrapup" and not dialer.calls, timeout=10)
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rv")  # the other lead was not dialled meanwhile
+        assert (row["id"], row["result"], row["agent_id"], row["mode"]) == (call_id, "connected", "a1", "preview")
+        assert row["amd_status"] is None and row["ended_at"] is not None
+        assert 1.5 < row["ring_seconds"] < 4  # from the original dial
+        await hangup_all(second)
+
+
+async def test_a_ringing_call_whose_answer_record_was_lost_is_taken_as_answered_at_the_restart(sandbox):
+    """A crash lost the record of the answer (rewritten here: the row back to ringing while the call is
+    in AMD). At the reconcile its channel is up, in the `amd` context: the call is taken as answered
+    then, in AMD, and the person AMD hears reaches the agent."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans1-quiet2-hang20"}]
+    async with running_service(sandbox) as first:
+        dialer = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "rl", campaign(amd_max_seconds=6), ["a1"], leads)
+        await join(first, "rl", ["a1"])
+        bridge_id = dialer.sessions["a1"].bridge_id
+        await post(first, "/api/v1/campaigns/rl/start")
+        await dialer.wait_until(lambda: any(c.state == "amd" for c in dialer.calls.values()), timeout=10)
+        [call] = list(dialer.calls.values())
+    conn = await asyncpg.connect(sandbox.info.database_url)
+    try:
+        done = await conn.execute("UPDATE dial_attempts SET answered_at = NULL, ring_seconds = NULL, result = 'ringing' "
+                                  "WHERE id = $1 AND amd_at IS NULL", call.call_id)
+        assert done == "UPDATE 1", "AMD decided before the app stopped"
+    finally:
+        await conn.close()
+    restarted_at = time.time()
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        bridged = second.ari.expect(lambda e: isinstance(e, ev.ChannelEnteredBridge) and e.bridge.id == bridge_id
+                                    and e.channel is not None and e.channel.id == call.call_id, timeout=10)
+        again = dialer.calls[call.call_id]
+        assert again.state == "amd", again.state  # not left "ringing" (AMD is still listening: quiet2)
+        assert again.answered_at is not None and again.answered_at >= restarted_at
+        event = await bridged
+        assert sorted(event.bridge.channels) == sorted([dialer.sessions["a1"].channel_id, call.call_id])
+        await second.ari.rest.channels.hangup(channel_id=call.call_id)
+        await dialer.wait_until(lambda: not dialer.calls, timeout=10)
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rl")
+        assert (row["id"], row["result"], row["agent_id"], row["amd_status"]) == (call.call_id, "connected", "a1",
+                                                                                   "HUMAN")
+        assert restarted_at < row["answered_at"].timestamp() < row["amd_at"].timestamp() < row["connected_at"].timestamp()
+        now = time.time()
+        assert dialer.runners["rl"].ledger.counts(now - 86400, now + 1).humans == 1
+        await hangup_all(second)
