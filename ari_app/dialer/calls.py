@@ -206,12 +206,15 @@ class CallFlow:
         now = time.time()
         call.needs_agent_at = min(now, since) if since is not None else now
         call.state = "waiting"
+        runner = self.d.runners[call.campaign_id]
+        delay = call.needs_agent_at + runner.config.connect_within - now
+        if delay < 0:  # the person waited past the rule already (the app was down): an abandon, agent or not
+            self._abandon(call)
+            return
         session = self.d.desk.pick(call.campaign_id, call.reserved_agent)
         if session is not None:
             self.connect(call, session)
             return
-        runner = self.d.runners[call.campaign_id]
-        delay = max(0.0, call.needs_agent_at + runner.config.connect_within - now)
         call.timer = asyncio.get_running_loop().call_later(delay, self._abandon, call)
         self.d.changed(call.campaign_id)
 

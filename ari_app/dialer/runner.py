@@ -192,6 +192,9 @@ class CampaignRunner:
         if not await locks.take(self.id):
             return False
         try:
+            # This instance's own records still in the writer belong in the rows the ledger is
+            # rebuilt from (a lock lost and taken back while its calls were in flight).
+            await self.d.s.writer.flush(timeout=5)
             self.ledger = AbandonLedger(self.config.abandon_rules)
             self.stats = LiveStats()
             await self.load_history()

@@ -1130,6 +1130,37 @@ async def test_a_person_waiting_for_an_agent_at_a_restart_gets_the_safe_harbor_i
         await hangup_all(second)
 
 
+async def test_a_person_whose_wait_ran_out_while_the_app_was_down_is_an_abandon_even_with_an_agent_ready(sandbox):
+    """The 2 s rule was broken while the app was down: that call is abandoned whatever happens next
+    (FTC TSR), so the restarted app plays the safe harbor and counts it, and does not hand the
+    person to the agent who is ready at the restart as if they were a live answer in time."""
+    call = await _person_waiting_at_a_restart(sandbox, "rr", ["a2"])
+    assert call.needs_agent_at is not None
+    downtime = call.needs_agent_at + 2.5 - time.time()
+    await asyncio.sleep(max(0.0, downtime))  # the scenario: the app stays down past connect_within
+    conn = await asyncpg.connect(sandbox.info.database_url)
+    try:  # a2 was ready when the app stopped (in the first run a2 was paused so as not to take the call)
+        await conn.execute("UPDATE dialer_sessions SET state = jsonb_set(state, '{state}', '\"ready\"') "
+                           "WHERE agent_id = 'a2'")
+    finally:
+        await conn.close()
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        session = dialer.sessions["a2"]
+        assert session.state == "ready" and session.call_id is None
+        gone = second.ari.expect(lambda e: isinstance(e, ev.ChannelDestroyed) and e.channel.id == call.call_id,
+                                 timeout=15)
+        await gone
+        assert session.state == "ready" and session.call_id is None  # never given the person
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rr")
+        assert (row["result"], row["agent_id"], row["connected_at"]) == ("abandoned", None, None)
+        now = time.time()
+        assert dialer.runners["rr"].ledger.counts(now - 86400, now + 1).abandons == 1
+        await hangup_all(second)
+
+
 async def test_a_preview_call_ringing_at_a_restart_stays_reserved_for_its_agent_who_gets_the_customer(sandbox):
     """Preview: the agent dialled the lead they previewed; the app restarts while it rings. The agent
     stays reserved for that call (the pacer gives them nothing else) and gets the customer on answer."""
