@@ -166,9 +166,14 @@ class Load:
                 raise RuntimeError(f"originate {r.status}")
 
     # ------------------------------------------------------------------ the closed loop
-    async def run(self, inflight: int, calls: int, warmup: int, timeout: float = 20.0) -> Result:
+    async def run(self, inflight: int, calls: int, warmup: int, timeout: float = 20.0,
+                  rate: float | None = None) -> Result:
         """`warmup` calls, then `calls` measured ones, then `inflight` more so that the measured
-        window ends with as many calls in flight as it began with."""
+        window ends with as many calls in flight as it began with.
+
+        With `rate` the loop is open instead: a call starts every 1/`rate` s whatever the system
+        does (the same offered load for both systems, so the latency compares their handling, not
+        their throughput), and `inflight` only sizes the tail."""
         run = next(self._runs)
         total = warmup + calls + inflight
         counter = itertools.count()
@@ -180,30 +185,43 @@ class Load:
         self._session = aiohttp.ClientSession(headers=self.headers,
                                               connector=aiohttp.TCPConnector(limit=CONNECTIONS))
 
-        async def worker() -> None:
+        async def one(i: int) -> None:
             nonlocal failed
-            loop = asyncio.get_running_loop()
+            call = Call(f"{self.prefix}{run}-{i}")
+            call.done = asyncio.get_running_loop().create_future()
+            self.calls[call.id] = call
+            try:
+                await self._originate(call.id)
+                await asyncio.wait_for(call.done, timeout)
+                finished.append(call)
+            except (TimeoutError, RuntimeError, aiohttp.ClientError) as exc:
+                failed += 1
+                reason = (str(exc) if isinstance(exc, RuntimeError) else type(exc).__name__ + (
+                    ": never in the app" if not call.started else ": never bridged" if not call.bridged
+                    else ": legs still there"))
+                why[reason] = why.get(reason, 0) + 1
+                self._spawn(self._hangup(call.id))
+                if call.agent:
+                    self._spawn(self._hangup(call.agent))
+
+        async def worker() -> None:
             while (i := next(counter)) < total:
-                call = Call(f"{self.prefix}{run}-{i}")
-                call.done = loop.create_future()
-                self.calls[call.id] = call
-                try:
-                    await self._originate(call.id)
-                    await asyncio.wait_for(call.done, timeout)
-                    finished.append(call)
-                except (TimeoutError, RuntimeError, aiohttp.ClientError) as exc:
-                    failed += 1
-                    reason = (str(exc) if isinstance(exc, RuntimeError) else type(exc).__name__ + (
-                        ": never in the app" if not call.started else ": never bridged" if not call.bridged
-                        else ": legs still there"))
-                    why[reason] = why.get(reason, 0) + 1
-                    self._spawn(self._hangup(call.id))
-                    if call.agent:
-                        self._spawn(self._hangup(call.agent))
+                await one(i)
+
+        async def arrivals(rate: float) -> None:
+            loop = asyncio.get_running_loop()
+            start, calls_started = loop.time(), []
+            for i in range(total):
+                await asyncio.sleep(max(0.0, start + i / rate - loop.time()))  # the schedule, not a wait on the system
+                calls_started.append(asyncio.create_task(one(i)))
+            await asyncio.gather(*calls_started)
 
         cpu0, ast0, pg0, events0 = time.process_time(), self._asterisk_cpu(), self._postgres_cpu(), self.events
         try:
-            await asyncio.gather(*(worker() for _ in range(inflight)))
+            if rate is None:
+                await asyncio.gather(*(worker() for _ in range(inflight)))
+            else:
+                await arrivals(rate)
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:

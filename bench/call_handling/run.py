@@ -62,6 +62,14 @@ class Pair:
     app: Result
     rows: int
     chatter_filtered: bool = False
+    #: Offered calls/s of an open-loop pair (None: closed loop at `inflight`).
+    rate: float | None = None
+
+    @property
+    def label(self) -> str:
+        if self.rate is not None:
+            return f"{self.rate:.0f} calls/s offered to both (open loop)"
+        return f"{self.inflight}" + (" (chatter filtered)" if self.chatter_filtered else "")
 
     @property
     def ratio(self) -> float:
@@ -89,20 +97,21 @@ def _show(name: str, r: Result, extra: str = "") -> None:
 
 
 async def run_floor(info: SandboxInfo, pid: int | None, inflight: int, calls: int, warmup: int,
-                    chatter_filtered: bool = False, pg_pid: int | None = None) -> Result:
+                    chatter_filtered: bool = False, pg_pid: int | None = None, rate: float | None = None) -> Result:
     load = Load(info.ari_url, info.ari_user, info.ari_password, FLOOR_APP, "caller", prefix="floor",
                 asterisk_pid=pid, postgres_pid=pg_pid)
     floor = Floor(info.ari_url, info.ari_user, info.ari_password, FLOOR_APP, load)
     await floor.start()
     try:
         await filter_chatter(info, FLOOR_APP, chatter_filtered)
-        return await load.run(inflight, calls, warmup)
+        return await load.run(inflight, calls, warmup, rate=rate)
     finally:
         await floor.stop()
 
 
 async def run_app(info: SandboxInfo, pid: int | None, inflight: int, calls: int, warmup: int,
-                  agents: int, chatter_filtered: bool = False, pg_pid: int | None = None) -> tuple[Result, int]:
+                  agents: int, chatter_filtered: bool = False, pg_pid: int | None = None,
+                  rate: float | None = None) -> tuple[Result, int]:
     load = Load(info.ari_url, info.ari_user, info.ari_password, info.app_name, "queue,bench", prefix="app",
                 asterisk_pid=pid, postgres_pid=pg_pid)
     # The app asks Asterisk for no chatter by itself (settings.ari_ignored_events); for the rows
@@ -113,7 +122,7 @@ async def run_app(info: SandboxInfo, pid: int | None, inflight: int, calls: int,
     if not chatter_filtered:
         await filter_chatter(info, info.app_name, False)
     try:
-        result = await load.run(inflight, calls, warmup)
+        result = await load.run(inflight, calls, warmup, rate=rate)
         rows, _ = await app.check_records(result.call_ids)
     finally:
         await app.stop()
@@ -121,27 +130,36 @@ async def run_app(info: SandboxInfo, pid: int | None, inflight: int, calls: int,
 
 
 async def measure(levels: list[int], calls: int, warmup: int, agents: int, chatter_level: int | None,
-                  segments: int) -> list[Pair]:
+                  segments: int, rate_share: float = 0.0) -> list[Pair]:
     """Each configuration in `segments` parts, floor and app alternating, pooled: a burst of other
     work on the machine then lands on both rather than on one. Every part starts on fresh
-    connections with its own warm-up (nothing idle holds Asterisk's HTTP sessions)."""
+    connections with its own warm-up (nothing idle holds Asterisk's HTTP sessions).
+
+    With `rate_share`, one more pair offers both systems the same open-loop rate: that share of
+    the app's throughput at the highest level. Why: in a closed loop at saturation a call's
+    latency is about the calls in flight over the throughput, so there the p99 compares the two
+    throughputs again; at the same offered load it compares what each adds to a call."""
     sandbox = Sandbox("bench", ari_port=33088, pg_port=33433)
     info = sandbox.up()
     pid = sandbox.asterisk.pid()
     pg_pid = int((sandbox.pg.data_dir / "postmaster.pid").read_text().split()[0])
-    runs = [(n, False) for n in levels] + ([(chatter_level, True)] if chatter_level else [])
+    runs: list[tuple[int, bool, float | None]] = [(n, False, None) for n in levels]
+    runs += [(chatter_level, True, None)] if chatter_level else []
     pairs = []
-    for n, filtered in runs:
+    for n, filtered, rate in runs + ([(max(levels), False, 0.0)] if rate_share else []):
+        if rate is not None:  # the open-loop pair: its rate from the app's closed-loop throughput
+            rate = rate_share * next(p.app.rate for p in pairs if p.inflight == n and p.rate is None
+                                     and not p.chatter_filtered)
         part = (max(calls // 2, 200) if n == 1 else calls) // segments
         floors, apps, rows = [], [], 0
         for _ in range(segments):
-            floors.append(await run_floor(info, pid, n, part, warmup, filtered, pg_pid))
-            app, got = await run_app(info, pid, n, part, warmup, agents, filtered, pg_pid)
+            floors.append(await run_floor(info, pid, n, part, warmup, filtered, pg_pid, rate))
+            app, got = await run_app(info, pid, n, part, warmup, agents, filtered, pg_pid, rate)
             apps.append(app)
             rows += got
-        pair = Pair(n, Result.pool(floors), Result.pool(apps), rows, filtered)
-        _show("floor", pair.floor)
-        _show("app", pair.app, f"  records {rows}/{len(pair.app.call_ids)}")
+        pair = Pair(n, Result.pool(floors), Result.pool(apps), rows, filtered, rate)
+        _show("floor", pair.floor, f"  [{pair.label}]")
+        _show("app", pair.app, f"  records {rows}/{len(pair.app.call_ids)}  [{pair.label}]")
         pairs.append(pair)
     return pairs
 
@@ -157,9 +175,10 @@ def results_table(pairs: list[Pair]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in pairs:
-        label = f"{p.inflight}" + (" (chatter filtered)" if p.chatter_filtered else "")
+        # An open-loop pair's rates are the offered one, measured: their ratio says nothing.
+        ratio = "-" if p.rate is not None else f"{p.ratio:.2f}x {_ok(p.ratio >= TARGET_RATIO)}"
         lines.append(
-            f"| {label} | {p.floor.rate:.0f} | {p.app.rate:.0f} | {p.ratio:.2f}x {_ok(p.ratio >= TARGET_RATIO)} "
+            f"| {p.label} | {p.floor.rate:.0f} | {p.app.rate:.0f} | {ratio} "
             f"| {p.floor.pct(.5):.1f} / {p.floor.pct(.99):.1f} | {p.app.pct(.5):.1f} / {p.app.pct(.99):.1f} "
             f"| {p.added_p99:+.1f} {_ok(p.added_p99 <= TARGET_ADDED_P99_MS)} | {p.rows} / {len(p.app.call_ids)} |")
     return "\n".join(lines)
@@ -173,9 +192,8 @@ def cost_table(pairs: list[Pair]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for p in pairs:
-        label = f"{p.inflight}" + (" (chatter filtered)" if p.chatter_filtered else "")
         lines.append(
-            f"| {label} | {p.floor.events:.0f} / {p.app.events:.0f} | {p.floor.cpu_ms:.1f} | {p.app.cpu_ms:.1f} "
+            f"| {p.label} | {p.floor.events:.0f} / {p.app.events:.0f} | {p.floor.cpu_ms:.1f} | {p.app.cpu_ms:.1f} "
             f"| {p.floor.asterisk_cpu_ms:.1f} / {p.app.asterisk_cpu_ms:.1f} "
             f"| {p.floor.postgres_cpu_ms:.2f} / {p.app.postgres_cpu_ms:.2f} | {p.floor.failed} / {p.app.failed} |")
     return "\n".join(lines)
@@ -204,6 +222,11 @@ second leg's ChannelEnteredBridge, both stamped when the websocket frame arrives
 {args.calls} measured calls per row ({small} at 1 in flight), in {args.segments} segments with
 floor and app alternating, each after {args.warmup} warm-up calls.
 Targets: app/floor >= {TARGET_RATIO}x, p99 added <= {TARGET_ADDED_P99_MS:g} ms.
+The last row offers both the same open-loop load ({args.rate_share:g} of the app's throughput at
+{max(int(v) for v in args.levels.split(","))} in flight, a call started at fixed intervals whatever the system does): in a closed
+loop at saturation a call's latency is about the calls in flight over the throughput, so the p99
+there compares the two throughputs once more; at the same offered load it compares what each
+system adds to a call.
 
 {results_table(pairs)}
 
@@ -271,6 +294,8 @@ def main() -> None:
     parser.add_argument("--chatter-level", type=int, default=10,
                         help="calls in flight of the extra pair with the dialplan chatter filtered (0: none)")
     parser.add_argument("--agents", type=int, default=60)
+    parser.add_argument("--rate-share", type=float, default=0.8,
+                        help="open-loop pair at this share of the app's throughput at the highest level (0: none)")
     parser.add_argument("--quick", action="store_true", help="300 calls, no routing core, no file written")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
@@ -280,7 +305,7 @@ def main() -> None:
     levels = [int(v) for v in args.levels.split(",")]
     started, load_before = time.perf_counter(), _loadavg()
     pairs = asyncio.run(measure(levels, args.calls, args.warmup, args.agents, args.chatter_level or None,
-                                args.segments))
+                                args.segments, args.rate_share))
     load_after = _loadavg()
     persist = snapshot_cost.table()
     routing = ""
