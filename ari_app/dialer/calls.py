@@ -219,9 +219,12 @@ class CallFlow:
         self.d.changed(call.campaign_id)
 
     def waiting_for(self, campaign_id: str, agent_id: str) -> OutboundCall | None:
-        """The call waiting longest that this agent may take."""
+        """The call waiting longest that this agent may take. Not one re-adopted at a restart whose
+        channel the first reconcile has not checked yet (`restore.adopt` then resumes it): an agent
+        freed before that (a wrap-up that ended while the app was down) must not be handed a gone
+        channel, nor a person whose 2 s ran out meanwhile (an abandon)."""
         waiting = [c for c in self.d.calls.values() if c.campaign_id == campaign_id and c.state == "waiting"
-                   and c.reserved_agent in (None, agent_id)]
+                   and not c.restored and c.reserved_agent in (None, agent_id)]
         return min(waiting, key=lambda c: c.needs_agent_at or 0.0, default=None)
 
     def connect(self, call: OutboundCall, session: AgentSession) -> None:
