@@ -41,6 +41,7 @@ async def audit(acd: AcdAdapter) -> None:
     calls keep arriving and agents keep being rung while it is on its way, and a leg missing
     from the answer for that reason has not vanished (under load that freed agents as they
     answered and sent their callers back to wait for a retry)."""
+    await acd.devices.reread()  # agents' devices: an event lost since the last connect is corrected
     acd.rung &= set(acd.offers)
     settled = ({(o.offer_id, o.channel_id) for o in acd.offers.values() if o.offer_id in acd.rung}
                | {(i.item_id, i.channel_id) for i in acd.items.values()})

@@ -10,6 +10,9 @@ every change to the core: `unavailable` agents are never offered, `inuse` ones o
 - A device is read (`GET /deviceStates/{name}`) when it starts being followed (an agent created
   or changed) and after every (re)connect: Asterisk does not replay events, and a restarted
   Asterisk has forgotten the subscriptions. A read that an event overtook is dropped.
+- Between reconnects, the ACD's audit (every 15 s) re-reads up to `REREAD_BATCH` devices in turn
+  (`reread`): an event lost on the way (none is replayed) is corrected within a few audits
+  instead of leaving an agent busy or unreachable until the next reconnect.
 - Nothing more is persisted than the engine's agent record: the state is re-read at every start.
 - The ACD's own legs make an agent's device RINGING/INUSE too. That never counts twice: the
   core looks at the device only while the agent is `available` (not ringing, on a call or in
@@ -48,6 +51,8 @@ STATES: dict[str, DeviceState] = {
 
 #: Device names per subscription request (they all go in the query string).
 _BATCH = 50
+#: Devices re-read per audit, in turn (one GET each: ARI lists only the states it controls).
+REREAD_BATCH = 50
 
 
 def core_state(asterisk_state: str) -> DeviceState:
@@ -67,6 +72,8 @@ class AgentDevices:
         self._seen: dict[str, int] = {}
         #: agent id -> calls outside the ACD holding the agent in use
         self._holds: dict[str, int] = {}
+        #: Where the periodic re-read goes on (index into the sorted followed devices).
+        self._reread_at = 0
         service.type_handlers["DeviceStateChanged"] = self.on_event
         service.reconnect_hooks.append(self.on_reconcile)
 
@@ -208,7 +215,18 @@ class AgentDevices:
             log.warning("Asterisk did not subscribe the app to these agent devices", extra={"devices": missing})
         await asyncio.gather(*(self._read(d) for d in devices))
 
-    async def _read(self, device: str) -> None:
+    async def reread(self) -> None:
+        """The next `REREAD_BATCH` followed devices, read again (the audit calls it). A state that
+        differs from what the events said is corrected, and logged: an event was lost."""
+        devices = sorted(self.agents_on)
+        if not devices or not self.s.ari.connected:
+            return
+        start = self._reread_at % len(devices)
+        batch = (devices[start:] + devices[:start])[:REREAD_BATCH]
+        self._reread_at = start + len(batch)
+        await asyncio.gather(*(self._read(d, correcting=True) for d in batch))
+
+    async def _read(self, device: str, *, correcting: bool = False) -> None:
         seen = self._seen.get(device, 0)
         try:
             found = await self.s.ari.rest.device_states.get(device_name=device)
@@ -220,4 +238,10 @@ class AgentDevices:
         if found.state.upper() == "INVALID":
             log.warning("agent device unknown to Asterisk: the agent is not offered calls",
                         extra={"device": device, "agents": sorted(self.agents_on[device])})
-        self._set(device, core_state(found.state))
+        state = core_state(found.state)
+        if correcting and self.states.get(device) == state:
+            return
+        if correcting:
+            log.warning("agent device state corrected by a periodic read (an event was lost)",
+                        extra={"device": device, "was": self.states.get(device), "now": state})
+        self._set(device, state)

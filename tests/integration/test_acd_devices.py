@@ -180,3 +180,29 @@ async def test_agent_device_is_validated_changed_and_unfollowed(sandbox):
         assert r.status == 204
         app = await service.ari.rest.applications.get(application_name=service.settings.app_name)
         assert second not in app.device_names
+
+
+async def test_a_device_state_event_lost_is_corrected_by_the_periodic_audit(sandbox):
+    """Asterisk replays no event: a device change the app never heard (here its subscription was
+    dropped behind its back) must not leave the agent offered while busy until the next reconnect."""
+    async with running_service(sandbox) as service:
+        device = f"Custom:{service.ari.new_id('dev')}"
+        async with api(service) as http:
+            r = await http.put("/api/v1/queues/support", json={"strategy": "linear"})
+            assert r.status == 201
+        await put_agent(service, "desk", "support", device=device)
+        await device_is(service, "desk", "idle")
+        await service.ari.rest.applications.unsubscribe(application_name=service.settings.app_name,
+                                                        event_source=f"deviceState:{device}")
+        await set_device(service, device, "INUSE", sandbox)
+        assert service.acd.engine.agent("desk").device == "idle"  # not heard
+        await service.acd.audit()
+        assert service.acd.engine.agent("desk").device == "inuse"
+        caller = await call_queue(service, "support")
+        assert waiting_without_offer(service, caller)  # the busy desk is not offered the call
+        await set_device(service, device, "NOT_INUSE", sandbox)
+        bridged = service.ari.expect(bridged_with(caller), timeout=10)
+        await service.acd.audit()
+        event = await bridged
+        assert agent_of(service, event, caller) == "desk"
+        await hangup_all(service)
