@@ -4,8 +4,12 @@
 -- rows), and a row trigger ran a PL/pgSQL call per row: for agent_states two look-ups and one to
 -- three inserts each, about a third of PostgreSQL's work for a call. A statement trigger reads the
 -- statement's rows from its transition table and makes all their marks in one INSERT ... SELECT.
--- Same marks, row for row: AFTER ROW triggers also ran at the end of the statement and saw all of
--- its rows, as these queries do (see 006 for what each mark means).
+-- The marks cover the same intervals: AFTER ROW triggers also ran at the end of the statement and
+-- saw all of its rows, as these queries do (see 006 for what each mark means). Queue and agent
+-- marks name 15-minute intervals only (the roll-up reads report_bucket() of them), so a statement's
+-- marks are given as their intervals' starts and made once each: a flush interval's calls in one
+-- queue make one queue mark, an agent's three state rows of a call one agent mark. 'wrap' marks
+-- keep their exact time (the roll-up finds the call by it) and are made once each.
 -- Transition tables take one event per trigger, so calls gets one for INSERT and one for UPDATE
 -- (an INSERT ... ON CONFLICT DO UPDATE fires both, each with its own rows).
 
@@ -19,7 +23,7 @@ DROP FUNCTION report_mark_agent_state();
 CREATE FUNCTION report_mark_calls_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO report_marks (kind, key, t_from, t_to)
-    SELECT 'queue', n.queue, n.entered_queue_at, n.entered_queue_at
+    SELECT DISTINCT 'queue', n.queue, report_bucket(n.entered_queue_at), report_bucket(n.entered_queue_at)
       FROM new_rows n
      WHERE n.queue IS NOT NULL AND n.entered_queue_at IS NOT NULL;
     RETURN NULL;
@@ -36,10 +40,10 @@ BEGIN
                                  o.data->'hold_seconds', o.agent_id)
     )
     INSERT INTO report_marks (kind, key, t_from, t_to)
-    SELECT 'queue', queue, entered_queue_at, entered_queue_at
+    SELECT 'queue', queue, report_bucket(entered_queue_at), report_bucket(entered_queue_at)
       FROM changed WHERE queue IS NOT NULL AND entered_queue_at IS NOT NULL
-    UNION ALL
-    SELECT 'queue', old_queue, old_entered, old_entered
+    UNION  -- once each
+    SELECT 'queue', old_queue, report_bucket(old_entered), report_bucket(old_entered)
       FROM changed WHERE old_queue IS NOT NULL AND old_entered IS NOT NULL
        AND (old_queue, old_entered) IS DISTINCT FROM (queue, entered_queue_at);
     RETURN NULL;
@@ -48,7 +52,7 @@ END $$;
 CREATE FUNCTION report_mark_queue_events_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO report_marks (kind, key, t_from, t_to)
-    SELECT 'agent', n.agent_id, n.at, n.at
+    SELECT DISTINCT 'agent', n.agent_id, report_bucket(n.at), report_bucket(n.at)
       FROM new_rows n
      WHERE n.agent_id IS NOT NULL AND n.event IN ('CONNECT', 'RINGNOANSWER');
     RETURN NULL;
@@ -61,7 +65,9 @@ END $$;
 CREATE FUNCTION report_mark_agent_states_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO report_marks (kind, key, t_from, t_to)
-    SELECT m.kind, n.agent_id, m.t_from, m.t_to
+    SELECT DISTINCT m.kind, n.agent_id,
+           CASE WHEN m.kind = 'wrap' THEN m.t_from ELSE report_bucket(m.t_from) END,
+           CASE WHEN m.kind = 'wrap' THEN m.t_to ELSE report_bucket(m.t_to) END
       FROM new_rows n
       -- (at <= x AND (at < x OR id < y)) rather than (at, id) < (x, y): the index on
       -- (agent_id, at) serves the first form directly.
