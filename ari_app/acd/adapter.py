@@ -566,13 +566,13 @@ class AcdAdapter:
 
         async def create() -> None:
             try:
-                await self.create_bridge(bridge_id, link.item_id)
+                await self.create_bridge(bridge_id)
             except Exception as exc:  # noqa: BLE001 - the connect creates it again if need be
                 log.warning("queue bridge not created", extra={"item_id": link.item_id, "error": str(exc)})
         self.serial(link.item_id, create())
 
-    async def create_bridge(self, bridge_id: str, item_id: str) -> None:
-        """Make a queue bridge (`item_id`: the call it is made for; it serves others later)."""
+    async def create_bridge(self, bridge_id: str) -> None:
+        """Make a queue bridge (for the call at hand; the pool reuses it for others later)."""
         await self.s.ari.rest.bridges.create(bridge_id=bridge_id, type="mixing", name=self.bridge_name("pool"))
 
     def bridge_name(self, suffix: str) -> str:
@@ -669,7 +669,7 @@ class AcdAdapter:
             except ari_errors.AriHttpError as exc:
                 if exc.status != 404:  # 404: no such bridge (its creation failed): make it now
                     raise
-                await self.create_bridge(bridge_id, c.item_id)
+                await self.create_bridge(bridge_id)
                 await join()
         self.serial(c.item_id, bridge())
 

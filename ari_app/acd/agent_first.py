@@ -27,7 +27,7 @@ async def connect_agent_first(acd: AcdAdapter, link: ItemLink, offer: OfferLink)
     """The agent answered a channel-less item: whisper to them, dial the customer, bridge."""
     rest, ari = acd.s.ari.rest, acd.s.ari
     assert link.bridge_id is not None
-    await acd.create_bridge(link.bridge_id, link.item_id)
+    await acd.create_bridge(link.bridge_id)
     if link.whisper:
         playback_id = ari.new_id("pb")
         done = ari.expect_event("PlaybackFinished", playback_id=playback_id, timeout=30)

@@ -41,6 +41,12 @@ class BridgePool:
         """A bridge just made for a call joins the pool (it comes back when the call ends)."""
         self.in_use.add(bridge_id)
 
+    def forget(self, bridge_id: str) -> None:
+        """The bridge is destroyed by its call's owner (a transfer): the pool never takes it back."""
+        self.in_use.discard(bridge_id)
+        self._emptied.discard(bridge_id)
+        self.draining.pop(bridge_id, None)
+
     def owns(self, bridge_id: str) -> bool:
         return bridge_id in self.in_use or bridge_id in self.draining or bridge_id in self.idle
 

@@ -102,7 +102,7 @@ def _detach_agent(acd: AcdAdapter, link: ItemLink, target: str) -> tuple[str, st
     link.connected, link.agent_channel, link.agent_offer, link.agent_id = False, None, None, None
     link.bridge_id, link.moh = None, False
     if bridge_id is not None:
-        acd.bridges.in_use.discard(bridge_id)  # destroyed with the transfer (the caller stays in the app)
+        acd.bridges.forget(bridge_id)  # destroyed with the transfer (the caller stays in the app)
     return agent_channel, bridge_id
 
 

@@ -260,8 +260,7 @@ async def adopt(dialer: Dialer, result: dict[str, Any]) -> None:
     for campaign_id in dict.fromkeys(c.campaign_id for c in live):  # their ledger is kept from now on
         await dialer.runners[campaign_id].own_for_adopted_calls()
     for call in live:
-        if call.call_id in alive:
-            log.info("dialer call re-adopted", extra={"call_id": call.call_id, "state": call.state})
-            dialer.flow.resume(call, alive[call.call_id])
+        log.info("dialer call re-adopted", extra={"call_id": call.call_id, "state": call.state})
+        dialer.flow.resume(call, alive[call.call_id])
     for campaign_id in list(dialer.runners):
         dialer.changed(campaign_id)

@@ -71,3 +71,11 @@ def test_after_a_reconnect_only_bridges_in_use_are_kept() -> None:
     pool.release("draining", now=1.0)
     pool.forget_unused()
     assert pool.take() is None and not pool.draining and pool.in_use == {"busy"}
+
+
+def test_a_bridge_its_call_destroys_is_never_taken_back() -> None:
+    pool = BridgePool()
+    pool.adopt("b1")
+    pool.left("b1", channels_left=0)
+    pool.forget("b1")
+    assert not pool.owns("b1") and pool.release("b1", now=1.0) is False and pool.take() is None
