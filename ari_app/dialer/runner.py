@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ari_app.dialer import store
 from ari_app.dialer.campaigns import CampaignSpec
 from ari_app.dialer.core import (
+    AbandonBudget,
     AbandonLedger,
     ComplianceGate,
     Lead,
@@ -78,6 +79,12 @@ class CampaignRunner:
         self._owned_epoch = -1
         self._next_try = 0.0
         self.synced_at = 0.0
+        #: Calls another instance placed that were still in flight when this one took the campaign
+        #: over (attempt id -> whether AMD may still classify it): no agent here can take them, so
+        #: their worst case is withheld from the abandon budget until their records tell how they
+        #: ended (`_follow_foreign`).
+        self.foreign: dict[str, bool] = {}
+        self._foreign_at = 0.0
 
     @property
     def id(self) -> str:
@@ -198,6 +205,7 @@ class CampaignRunner:
             self.ledger = AbandonLedger(self.config.abandon_rules)
             self.stats = LiveStats()
             await self.load_history()
+            await self._load_foreign(now)
         except BaseException:
             await locks.give_back(self.id)
             raise
@@ -218,8 +226,51 @@ class CampaignRunner:
                                                                                     "error": type(exc).__name__})
             return False
 
+    async def _load_foreign(self, now: float) -> None:
+        """The calls in flight by the records that are not this instance's: a previous owner's."""
+        window = max(r.window_seconds for r in self.config.abandon_rules)
+        async with self.d.s.db.acquire() as conn:
+            rows = await store.open_attempts(conn, self.id, datetime.fromtimestamp(now - window, UTC))
+        self.foreign = {r["id"]: r["amd"] and r["amd_at"] is None for r in rows
+                        if r["id"] not in self.d.calls}
+        self._foreign_at = now
+        if self.foreign:
+            log.warning("another instance's calls in flight: their worst case is held from the abandon budget",
+                        extra={"campaign": self.id, "calls": len(self.foreign)})
+
+    async def _follow_foreign(self, now: float) -> None:
+        """Every second while a previous owner's calls are in flight: those whose records now say how
+        they ended are counted as that (an abandon or a machine at least as late as it happened, a
+        live answer only where the ledger still takes it in order: never less than happened) and
+        stop holding budget; those older than the longest window no longer matter."""
+        if not self.foreign or now - self._foreign_at < 1.0:
+            return
+        self._foreign_at = now
+        async with self.d.s.db.acquire() as conn:
+            rows = await store.attempt_outcomes(conn, list(self.foreign))
+        window = max(r.window_seconds for r in self.config.abandon_rules)
+        seen = set()
+        for r in rows:
+            seen.add(r["id"])
+            if r["open"] and r["dialed_at"].timestamp() >= now - window:
+                self.foreign[r["id"]] = r["amd"] and r["amd_at"] is None
+                continue
+            del self.foreign[r["id"]]
+            if r["result"] == "connected" and r["connected_at"] is not None:
+                if r["connected_at"].timestamp() >= self.ledger.last_time:
+                    self.ledger.record_human(r["connected_at"].timestamp())
+            elif r["result"] == "abandoned":
+                at = r["amd_at"] or r["answered_at"] or r["dialed_at"]
+                self.ledger.record_abandon(at.timestamp() + self.config.connect_within)
+            elif r["result"] == "machine" and r["amd_at"] is not None:
+                self.ledger.record_machine(r["amd_at"].timestamp())
+        for gone in set(self.foreign) - seen:  # no record any more: nothing to count
+            del self.foreign[gone]
+        self.wake()
+
     async def _disown(self) -> None:
         self.owned = False
+        self.foreign = {}
         await self.d.pacing.give_back(self.id)
         log.info("campaign pacing handed back", extra={"campaign": self.id})
 
@@ -243,8 +294,12 @@ class CampaignRunner:
             leads_available=self._available,
             trunk_limit=self.config.trunk_limit,
             stats=self.stats,
-            budget=self.ledger.budget(now),
+            budget=self.budget(now),
         )
+
+    def budget(self, now: float) -> AbandonBudget:
+        """The ledger's abandon budget, less the worst case of another instance's calls in flight."""
+        return self.ledger.budget(now).withheld(len(self.foreign), sum(self.foreign.values()))
 
     def in_flight_calls(self) -> bool:
         return any(c.state in IN_FLIGHT for c in self.calls())
@@ -274,6 +329,7 @@ class CampaignRunner:
     # ------------------------------------------------------------------ pacing
     async def tick(self) -> None:
         now = time.time()
+        await self._follow_foreign(now)
         if now - self._available_at >= COUNT_REFRESH:
             await self._refresh(now)
         n = self.pacer.decide(self.pacing_state(now), now)
@@ -344,7 +400,8 @@ class CampaignRunner:
         rule = self.config.abandon_rules[0]
         return {"state": self.state, "paced_here": self.owned, "calls_in_flight": sum(1 for c in self.calls() if c.state in IN_FLIGHT),
                 "calls": len(self.calls()), "abandon_rate_now": round(self.ledger.rate(rule, now), 4),
-                "affordable_abandons": round(min(b.affordable_abandons for b in self.ledger.budget(now).rules), 3),
+                "affordable_abandons": round(min(b.affordable_abandons for b in self.budget(now).rules), 3),
+                "other_instance_calls_in_flight": len(self.foreign),
                 "last_decision": self.last, "dialable_leads": self._available}
 
     def figures(self, now: float) -> CampaignFigures:

@@ -241,6 +241,27 @@ async def attempt_history(conn: asyncpg.Connection, campaign_id: str, since: dat
         "FROM dial_attempts WHERE campaign_id = $1 AND dialed_at >= $2 ORDER BY dialed_at", campaign_id, since))
 
 
+#: An attempt whose call may still need an agent, and so may yet abandon: not ended, and neither
+#: connected, abandoned nor classified a machine yet (ringing, in AMD, or a person waiting).
+OPEN_ATTEMPT = "ended_at IS NULL AND coalesce(result, 'ringing') IN ('ringing', 'answered', 'human')"
+
+
+async def open_attempts(conn: asyncpg.Connection, campaign_id: str, since: datetime) -> list[asyncpg.Record]:
+    """The campaign's calls in flight by its records (whoever placed them), dialled since `since`."""
+    return list(await conn.fetch(
+        "SELECT id, amd_at, coalesce((data->>'amd')::boolean, true) AS amd FROM dial_attempts "
+        f"WHERE campaign_id = $1 AND dialed_at >= $2 AND {OPEN_ATTEMPT}",
+        campaign_id, since))
+
+
+async def attempt_outcomes(conn: asyncpg.Connection, ids: list[str]) -> list[asyncpg.Record]:
+    """How these attempts stand now, with whether each is still open (`OPEN_ATTEMPT`)."""
+    return list(await conn.fetch(
+        "SELECT id, result, dialed_at, answered_at, amd_at, connected_at, "
+        f"coalesce((data->>'amd')::boolean, true) AS amd, ({OPEN_ATTEMPT}) AS open "
+        "FROM dial_attempts WHERE id = ANY($1::text[])", ids))
+
+
 async def campaign_stats(conn: asyncpg.Connection, campaign_id: str, *, max_attempts: int,
                          window_seconds: float, fp_weight: float) -> dict[str, Any]:
     totals = await conn.fetchrow(

@@ -66,6 +66,14 @@ after ``H`` live answers (and no abandon) at most ``c*H/(1-c)`` calls may be in 
 agents (``H/32.3`` at 3%). At a 10% answer rate a full team needs several calls in flight per agent, so
 any pacer with this guarantee spends its first hours held at that limit however it forecasts.
 
+*Calls another instance placed.* Only one instance paces a campaign at a time, but one that takes it
+over (the previous one stopped, crashed or lost its lock) may find calls of the previous owner still
+in flight. No agent here can take them (they belong to the other instance's app and agents), so each
+may abandon whatever the idle agents here: the shell withholds their worst case from the slack
+(:meth:`AbandonBudget.withheld`: ``U`` per such call, ``V`` more per one AMD may still classify) until
+their records say how they ended, and then records that outcome instead. With the slack so reduced the
+inequality of Lemma 2 holds with ``R' + G`` at-risk calls, ``G`` the other instance's.
+
 AMD false positives (Ofcom) are not caused by pacing, so the budget limits them separately: new
 calls may use AMD only while :meth:`AbandonBudget.amd_allowance` is positive; calls placed without
 AMD go straight to an agent (or are counted as abandons if none is free, under the same ``R``
@@ -78,7 +86,7 @@ import sys
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from .config import AbandonRule
@@ -171,6 +179,18 @@ class AbandonBudget:
             best = min(best, max(covered, n))
         return max(0, best)
 
+    def withheld(self, calls: int, amd_calls: int = 0) -> AbandonBudget:
+        """This budget less the worst case of ``calls`` calls that no agent here can take (another
+        instance's calls in flight), ``amd_calls`` of which AMD may still classify: each may yet
+        abandon (``U``) or be counted a machine (``V``)."""
+        if calls <= 0 and amd_calls <= 0:
+            return self
+        rules = tuple(
+            replace(r, slack_units=r.slack_units - r.abandon_units * calls - r.amd_units * amd_calls)
+            for r in self.rules
+        )
+        return AbandonBudget(self.now, rules)
+
     def amd_allowance(self, at_risk: int, amd_in_flight: int) -> int:
         """How many more calls may use AMD given ``at_risk`` and ``amd_in_flight`` after dialing."""
         best = UNLIMITED
@@ -242,6 +262,11 @@ class AbandonLedger:
     @property
     def rules(self) -> tuple[AbandonRule, ...]:
         return tuple(t.rule for t in self._tracks)
+
+    @property
+    def last_time(self) -> float:
+        """Time of the latest record (an earlier one would be clamped to it)."""
+        return self._last_t
 
     # ---- recording --------------------------------------------------------------------------
     def record_human(self, t: float) -> None:

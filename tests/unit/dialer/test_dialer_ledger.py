@@ -235,3 +235,56 @@ def test_pruning_keeps_budgets_exact() -> None:
         if i % 997 == 0:
             assert pruned.budget(t).rules[0].slack_units == full.budget(t).rules[0].slack_units
     assert pruned.budget(t).abandons_affordable() == full.budget(t).abandons_affordable()
+
+
+def test_another_instances_calls_in_flight_are_withheld_from_the_budget() -> None:
+    """A campaign taken over with the previous owner's calls still in flight: no agent here can take
+    them, so each costs a whole at-risk unit whatever the idle agents (and an AMD one its machine
+    estimate under Ofcom)."""
+    led = AbandonLedger([AbandonRule.ftc_tsr()])
+    for i in range(100):
+        led.record_human(1000.0 + i)
+    b = led.budget(2000.0)
+    assert b.abandons_affordable() == 3
+    assert b.withheld(0) is b
+    held = b.withheld(2)
+    assert held.abandons_affordable() == 1
+    assert held.max_new_calls(idle=4, in_flight=0, amd_in_flight=0) == 5  # 4 covered + 1 at risk
+    assert b.withheld(3).max_new_calls(idle=4, in_flight=0, amd_in_flight=0) == 4  # covered only
+    assert b.withheld(5).max_new_calls(idle=4, in_flight=1, amd_in_flight=0) == 3  # over budget: covered only
+    ofcom = AbandonLedger([AbandonRule.ofcom(0.5)])
+    for i in range(100):
+        ofcom.record_human(1000.0 + i)
+    ob = ofcom.budget(2000.0)
+    assert ob.withheld(0, 2).abandons_affordable() == ob.abandons_affordable(amd_in_flight=2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    events=event_lists,
+    cap=st.sampled_from([0.03, 0.1, 0.25]),
+    window=st.integers(80, 800).map(lambda x: x / 4),
+    fp=st.sampled_from([0.0, 0.3]),
+    amd=st.integers(0, 10),
+    foreign=st.integers(0, 10),
+    foreign_amd=st.integers(0, 10),
+)
+def test_withheld_budget_survives_every_foreign_call_abandoning(
+    events: list[tuple[float, int]], cap: float, window: float, fp: float, amd: int, foreign: int,
+    foreign_amd: int,
+) -> None:
+    """What the budget still admits after withholding another instance's calls stays safe when all of
+    those abandon (or are counted machines) too."""
+    rule = AbandonRule(cap=cap, window_seconds=window, count_amd_false_positives=fp > 0,
+                       amd_false_positive_rate=fp, guard_seconds=0.5 * window)
+    led = AbandonLedger([rule])
+    for t, k in events:
+        (led.record_human, led.record_abandon, led.record_machine)[k](t)
+    now = events[-1][0] if events else 0.0
+    r = led.budget(now).withheld(foreign, foreign_amd).abandons_affordable(amd_in_flight=amd)
+    if r < 0:
+        return
+    machines = amd + foreign_amd if rule.fp_weight else 0
+    future = [(now, 1)] * (r + foreign) + [(now, 2)] * machines
+    ends = [now, now + rule.guard] + [t + window for t, _ in events if now <= t + window <= now + rule.guard]
+    assert _naive_worst(events + future, rule, ends, after=now) <= cap + 1e-9
