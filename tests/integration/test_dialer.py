@@ -22,6 +22,7 @@ import pytest
 from ari_app.ari import AriClient
 from ari_app.ari import events as ev
 from ari_app.dialer import store
+from ari_app.dialer.metrics import budget_beyond_idle
 from ari_app.service import Service
 
 from .helpers import api, eventually, fetch, hangup_all, reset_db, running_service
@@ -1034,6 +1035,52 @@ async def test_two_instances_one_paces_the_campaign_and_the_other_takes_over_wit
     finally:
         if first_cm is not None:
             await first_cm.__aexit__(None, None, None)
+
+
+async def test_a_campaign_taken_over_holds_the_previous_owners_calls_in_flight_from_its_budget(sandbox):
+    """The first instance stops while its call rings and a second one takes the campaign over: no
+    agent of the second can take that call, so its worst case (an abandon) is held from the abandon
+    budget until the first one, back, connects it to its agent; then it counts as the live answer it
+    was. The history gives the campaign budget for exactly one call beyond the idle agents."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans12-hang30"}]
+    async with running_service(sandbox) as first:
+        a = first.dialer  # type: ignore[attr-defined]
+        await setup(first, "fo", campaign(max_attempts=1), ["a1"], leads)
+        now = datetime.now(UTC)
+        conn = await asyncpg.connect(sandbox.info.database_url)
+        try:  # 40 earlier live answers: 0.03 x 40 / 0.97 = 1.2, one call may be at risk
+            await conn.executemany(
+                "INSERT INTO dial_attempts (id, campaign_id, number, dialed_at, answered_at, connected_at, ended_at, "
+                "result) VALUES ($1, 'fo', $2, $3, $3, $3, $3, 'connected')",
+                [(f"fo-old-{i}", number(100 + i), now - timedelta(minutes=50 - i)) for i in range(40)])
+        finally:
+            await conn.close()
+        await join(first, "fo", ["a1"])
+        await post(first, "/api/v1/campaigns/fo/start")
+        await a.wait_until(lambda: bool(a.calls), timeout=10)
+        [call] = list(a.calls.values())
+        assert call.state == "ringing"
+    async with running_service(sandbox, app_name="ari-app-b") as second:
+        b = second.dialer  # type: ignore[attr-defined]
+        runner_b = b.runners["fo"]
+        await eventually(lambda: runner_b.owned, timeout=10)  # (no agent here: no dialer change to wait on)
+        now_s = time.time()
+        assert runner_b.ledger.counts(now_s - 86400, now_s + 1).humans == 40
+        assert budget_beyond_idle(runner_b.ledger.budget(now_s), 0, 0, 0) == 1  # the ledger alone
+        assert runner_b.figures(now_s).budget_calls == 0  # less the first instance's call
+        assert runner_b.foreign == {call.call_id: True}  # AMD may still say machine
+        assert runner_b.view()["other_instance_calls_in_flight"] == 1
+        async with running_service(sandbox) as first_again:  # back: it re-adopts its call, a1 takes it
+            a = first_again.dialer  # type: ignore[attr-defined]
+            await a.wait_until(lambda: a.sessions["a1"].state == "on_call", timeout=25)
+            await first_again.writer.flush(timeout=5)
+            await eventually(lambda: not runner_b.foreign, timeout=5)
+            now_s = time.time()
+            assert runner_b.ledger.counts(now_s - 86400, now_s + 1).humans == 41  # counted as what it was
+            assert runner_b.figures(now_s).budget_calls == 1
+            [row] = [r for r in await attempts(sandbox, "fo") if r["id"] == call.call_id]
+            assert (row["result"], row["agent_id"]) == ("connected", "a1")
+            await hangup_all(first_again)
 
 
 async def _person_waiting_at_a_restart(sandbox: Any, campaign_id: str, agents: list[str]) -> Any:
