@@ -452,8 +452,14 @@ def render(
             "included; `idle s/call` is all idle time over all calls connected; `days > 3%` counts the days",
             "whose own shift was above 3%. In the second table `days ours above tuned` compares each day's",
             "talk time, and `day 1 ratio` is the first day alone.",
-            "",
         ]
+        others = [_NAMES[k] for k in PACERS if k not in month_kinds]
+        if others:
+            lines += [
+                f"{' and '.join(others)} run days 1-{days} only (tables below): they are not what the",
+                "target compares with, and leaving them out keeps the month run shorter.",
+            ]
+        lines += [""]
         lines += _month_tables(rows, cells, month_days)
         lines += [""]
     lines += [

@@ -85,6 +85,7 @@ def test_month_table_ratio_and_days_above(bench) -> None:
     assert "| 40.0 / 45.0 / 44.0-44.0 | 3 |" in text  # VICIdial: every day above 3%
     full = bench.render(rows, [cell], 2, 1.0, 1, 1.5, month_days=3)
     assert full.index("## The campaign over 3 days") < full.index("## Day 1")
+    assert "VICIdial default and progressive run days 1-2 only" in full
 
 
 def test_month_days_continue_the_two_day_runs(bench) -> None:
