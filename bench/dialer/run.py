@@ -5,8 +5,14 @@ the three pacers run the same simulated shift with the same seed. VICIdial is tu
 (on a different seed, shorter shift): the setting with the most talk time whose whole-run abandon
 rate stays <= 3% is kept (if none does, the one with the lowest rate).
 
-    .venv/bin/python bench/dialer/run.py            # full grid -> bench/dialer/RESULTS.md
-    .venv/bin/python bench/dialer/run.py --quick    # 10/50 agents, 2 h shifts, no file written
+Each campaign runs ``--days`` consecutive days (default 2) with every pacer, and ours and the tuned
+VICIdial (``--month-pacers``) go on for ``--month-days`` (default 30) days of the same campaign: the
+month is what the 30-day abandon window and the talk-time target are judged on. Days 1 and 2 of the
+month runs are the same simulations as the day-1 and day-2 rows (same seeds, same objects).
+
+    .venv/bin/python bench/dialer/run.py --hours-200 4   # full grid -> bench/dialer/RESULTS.md
+    .venv/bin/python bench/dialer/run.py --quick         # 10/50 agents, 2 h shifts, 2 days, no file written
+    .venv/bin/python bench/dialer/run.py --cells 200a-10%-60s --month-days 3 --out /tmp/x.md   # cost probe
 """
 
 from __future__ import annotations
@@ -121,6 +127,11 @@ class Row:
     humans: int
     wall: float
     budget_bound: float = float("nan")  # ours: share of the shift's decisions set by the abandon budget
+    talk_seconds: float = 0.0
+    idle_seconds: float = 0.0
+    connects: int = 0
+    logged_in_hours: float = 0.0
+    window_end: float = 0.0  # when the shift's last call ended (epoch s)
 
 
 def _bound_share(pacer: Pacer, before: tuple[float, float]) -> float:
@@ -136,10 +147,14 @@ def _counters(pacer: Pacer) -> tuple[float, float]:
     return (0.0, 0.0)
 
 
-Task = tuple[Cell, str, Vici | None, float, int, int]  # cell, pacer, vici, hours, salt, days
+# cell, pacer, vici, hours, salt, days, full_days: days after ``full_days`` (month-only days) skip the
+# "ours iso" copy and the worst-hour scan (information only; it re-reads the whole ledger every day)
+Task = tuple[Cell, str, Vici | None, float, int, int, int]
 
 
-def _row(cell: Cell, kind: str, day: int, vici: Vici | None, res: SimResult, bound: float = float("nan")) -> Row:
+def _row(
+    cell: Cell, kind: str, day: int, vici: Vici | None, res: SimResult, bound: float = float("nan"), *, full: bool = True
+) -> Row:
     return Row(
         cell=cell,
         pacer=kind,
@@ -149,13 +164,18 @@ def _row(cell: Cell, kind: str, day: int, vici: Vici | None, res: SimResult, bou
         abandon_run=res.abandon_rate(),
         abandon_window=res.window_rate(),
         abandon_worst=res.worst_window(),
-        abandon_worst_hour=res.worst_full_window(HOUR) if res.shift_seconds > HOUR else float("nan"),
+        abandon_worst_hour=res.worst_full_window(HOUR) if full and res.shift_seconds > HOUR else float("nan"),
         abandon_true=res.true_abandon_rate(),
         idle_per_call=res.idle_seconds_per_call,
         dials=res.dials,
         humans=res.human_connects + res.abandons - res.machine_abandons,
         wall=res.wall_seconds,
         budget_bound=bound,
+        talk_seconds=res.talk_seconds,
+        idle_seconds=res.idle_seconds,
+        connects=res.connects,
+        logged_in_hours=res.logged_in_hours,
+        window_end=res.end,
     )
 
 
@@ -164,8 +184,9 @@ def _run(task: Task) -> list[Row]:
     the pacer object, its statistics and the abandon ledger carry over from day to day.
 
     For our pacer, ``vici`` carries the abandon rate the tuned VICIdial reached in tuning; from day 2 a
-    copy of the campaign (same history) also runs with that rate as its target ("ours iso")."""
-    cell, kind, vici, hours, salt, days = task
+    copy of the campaign (same history) also runs with that rate as its target ("ours iso") on days
+    2..``full_days``."""
+    cell, kind, vici, hours, salt, days, full_days = task
     iso_rate = vici[0] if kind == "predictive" and vici is not None else None
     pacer = _pacer(kind, cell, None if kind == "predictive" else vici)
     stats = LiveStats()
@@ -174,7 +195,8 @@ def _run(task: Task) -> list[Row]:
     for day in range(1, days + 1):
         params = _params(cell, hours, day)
         seed = cell.seed(salt) + 104729 * day
-        if day > 1 and iso_rate is not None and isinstance(pacer, PredictivePacer):
+        full = day <= full_days
+        if 1 < day <= full_days and iso_rate is not None and isinstance(pacer, PredictivePacer):
             iso_pacer, iso_stats, iso_ledger = copy.deepcopy((pacer, stats, ledger))
             iso_pacer.target_fraction = max(0.01, min(1.0, iso_rate / iso_pacer.cap))
             before = _counters(iso_pacer)
@@ -183,7 +205,9 @@ def _run(task: Task) -> list[Row]:
         before = _counters(pacer)
         res = simulate(params, pacer, seed, stats=stats, ledger=ledger)
         ledger = res.ledger
-        rows.append(_row(cell, kind, day, None if kind == "predictive" else vici, res, _bound_share(pacer, before)))
+        rows.append(
+            _row(cell, kind, day, None if kind == "predictive" else vici, res, _bound_share(pacer, before), full=full)
+        )
     return rows
 
 
@@ -203,7 +227,7 @@ def _map(tasks: list[Task], jobs: int) -> list[Row]:
 
 def tune_vicidial(cells: Iterable[Cell], hours: float, jobs: int) -> dict[str, Row]:
     tasks: list[Task] = [
-        (cell, "vicidial", v, min(hours, cell.hours / 4), 1, 1) for cell in cells for v in VICI_GRID
+        (cell, "vicidial", v, min(hours, cell.hours / 4), 1, 1, 1) for cell in cells for v in VICI_GRID
     ]
     best: dict[str, Row] = {}
     for row in _map(tasks, jobs):
@@ -285,7 +309,98 @@ def _day_tables(rows: list[Row], cells: list[Cell], day: int) -> list[str]:
     return out + summary
 
 
-def render(rows: list[Row], cells: list[Cell], days: int, elapsed: float, jobs: int, tune_hours: float) -> str:
+@dataclass(frozen=True)
+class Month:
+    """One pacer's whole campaign over ``days`` consecutive days (from that pacer's daily rows)."""
+
+    cell: Cell
+    pacer: str
+    vici: Vici | None
+    days: int
+    talk: float  # talk minutes per logged-in hour over all the days
+    abandon_window: float  # the 30-day window at the end of the last day (the whole month if days <= 30)
+    worst_day: float  # highest rate of a single day's shift
+    worst_day_no: int
+    worst_instant: float  # highest rate of the rolling 30-day window at any instant of any day
+    idle_per_call: float
+    days_over_cap: int  # days whose own rate was above 3%
+    daily_talk: tuple[float, ...]
+
+
+def month_summary(rows: list[Row], cell: Cell, pacer: str, days: int) -> Month | None:
+    """The month figures of ``pacer`` in ``cell``, or None unless it ran all ``days`` days."""
+    mine = sorted((r for r in rows if r.cell.key == cell.key and r.pacer == pacer and r.day <= days), key=lambda r: r.day)
+    if len(mine) != days or days < 1:
+        return None
+    hours = sum(r.logged_in_hours for r in mine)
+    connects = sum(r.connects for r in mine)
+    worst = max(mine, key=lambda r: r.abandon_run)
+    return Month(
+        cell=cell,
+        pacer=pacer,
+        vici=mine[0].vici,
+        days=days,
+        talk=sum(r.talk_seconds for r in mine) / 60.0 / hours if hours else float("nan"),
+        abandon_window=mine[-1].abandon_window,
+        worst_day=worst.abandon_run,
+        worst_day_no=worst.day,
+        worst_instant=max(r.abandon_worst for r in mine),
+        idle_per_call=sum(r.idle_seconds for r in mine) / connects if connects else float("inf"),
+        days_over_cap=sum(r.abandon_run > 0.03 for r in mine),
+        daily_talk=tuple(r.talk for r in mine),
+    )
+
+
+def _month_tables(rows: list[Row], cells: list[Cell], days: int) -> list[str]:
+    out = [
+        f"| agents | answer | AHT | shift | pacer | talk min/h ({days} days) | abandon {days} days (30-day window at the end) | worst day | worst instant (rolling 30-day) | idle s/call | talk day 1 / day 2 / days 3-{days} (min-max) | days > 3% |",
+        "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    summary = [
+        "",
+        f"| agents | answer | AHT | talk ours/VICIdial tuned, {days} days | days ours above tuned | daily ratio min-max | day 1 ratio | ours min/h | abandon {days} days ours / tuned | worst day ours / tuned | worst instant ours / tuned |",
+        "|---:|---:|---:|---:|---:|---|---:|---:|---|---|---|",
+    ]
+    for cell in cells:
+        months = {k: month_summary(rows, cell, k, days) for k in PACERS}
+        for kind in PACERS:
+            m = months[kind]
+            if m is None:
+                continue
+            name = _NAMES[kind]
+            if kind == "vicidial" and m.vici is not None:
+                name += _vici_label(m.vici, cell.agents)
+            rest = m.daily_talk[2:]
+            later = f" / {min(rest):.1f}-{max(rest):.1f}" if rest else ""
+            daily = " / ".join(f"{x:.1f}" for x in m.daily_talk[:2]) + later
+            out.append(
+                f"| {cell.agents} | {int(cell.answer * 100)}% | {int(cell.handle)} s | {cell.hours:g} h | {name} | "
+                f"{m.talk:.1f} | {_pct(m.abandon_window)} | {_pct(m.worst_day)} (day {m.worst_day_no}) | "
+                f"{_pct(m.worst_instant)} | {m.idle_per_call:.1f} | {daily} | {m.days_over_cap} |"
+            )
+        o, v = months["predictive"], months["vicidial"]
+        if o and v:
+            ratios = [a / b for a, b in zip(o.daily_talk, v.daily_talk, strict=True)]
+            above = sum(a > b for a, b in zip(o.daily_talk, v.daily_talk, strict=True))
+            summary.append(
+                f"| {cell.agents} | {int(cell.answer * 100)}% | {int(cell.handle)} s | **{o.talk / v.talk:.2f}** | "
+                f"{above} of {days} | {min(ratios):.2f}-{max(ratios):.2f} | {ratios[0]:.2f} | {o.talk:.1f} | "
+                f"{_pct(o.abandon_window)} / {_pct(v.abandon_window)} | {_pct(o.worst_day)} / {_pct(v.worst_day)} | "
+                f"{_pct(o.worst_instant)} / {_pct(v.worst_instant)} |"
+            )
+    return out + summary
+
+
+def render(
+    rows: list[Row],
+    cells: list[Cell],
+    days: int,
+    elapsed: float,
+    jobs: int,
+    tune_hours: float,
+    *,
+    month_days: int = 0,
+) -> str:
     lines = [
         "# Dialer pacing benchmark",
         "",
@@ -319,6 +434,35 @@ def render(rows: list[Row], cells: list[Cell], days: int, elapsed: float, jobs: 
         "flight beyond the idle agents never exceed c/(1-c) x the live answers in the window (1 per 32.3 at",
         "3%), so a new campaign ramps up only as fast as its own live answers arrive (`ari_app/dialer/core/ledger.py`).",
         "",
+    ]
+    month_kinds = sorted({r.pacer for r in rows if r.day > days}, key=PACERS.index) if month_days > days else []
+    if month_kinds:
+        lines += [
+            f"## The campaign over {month_days} days",
+            "",
+            f"{', '.join(_NAMES[k] for k in month_kinds)} run the same campaign for {month_days} consecutive",
+            "days, one shift a day, each day as day 2 continues day 1: same pacer object, learned",
+            "statistics and abandon ledger; VICIdial's 'today' drop statistics restart at midnight and its",
+            "dial level carries over; day d uses the same seed for every pacer. Days 1 and 2 are the",
+            "simulations of the day-1 and day-2 tables below. `talk min/h` is all talk over all logged-in",
+            f"hours of the {month_days} days; `abandon {month_days} days` is the FTC 30-day window at the end",
+            "of the last day (with 30 days or fewer: the whole campaign); `worst day` is the highest rate of",
+            "a single day's shift (not a window of the FTC rule; information); `worst instant` is the highest",
+            "rate the rolling 30-day window reached at any instant of any day, day 1's first minutes",
+            "included; `idle s/call` is all idle time over all calls connected; `days > 3%` counts the days",
+            "whose own shift was above 3%. In the second table `days ours above tuned` compares each day's",
+            "talk time, and `day 1 ratio` is the first day alone.",
+        ]
+        others = [_NAMES[k] for k in PACERS if k not in month_kinds]
+        if others:
+            lines += [
+                f"{' and '.join(others)} run days 1-{days} only (tables below): they are not what the",
+                "target compares with, and leaving them out keeps the month run shorter.",
+            ]
+        lines += [""]
+        lines += _month_tables(rows, cells, month_days)
+        lines += [""]
+    lines += [
         "## Day 1: a new campaign (empty abandon ledger)",
         "",
     ]
@@ -337,7 +481,7 @@ def render(rows: list[Row], cells: list[Cell], days: int, elapsed: float, jobs: 
     lines += [
         "",
         f"{len(rows)} simulated shifts, {elapsed:.0f} s wall on {jobs} processes ({cpu:.0f} s of simulation CPU",
-        "for the table, plus the VICIdial tuning runs).",
+        "for the tables, plus the VICIdial tuning runs).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -347,7 +491,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="10 and 50 agents, 2 h shifts, print only")
     ap.add_argument("--hours", type=float, default=8.0, help="shift length (default 8)")
     ap.add_argument("--hours-200", type=float, default=None, help="shift length for 200 agents")
-    ap.add_argument("--days", type=int, default=2, help="consecutive days per campaign (default 2)")
+    ap.add_argument("--days", type=int, default=2, help="consecutive days per campaign, every pacer (default 2)")
+    ap.add_argument(
+        "--month-days",
+        type=int,
+        default=None,
+        help="days the --month-pacers go on for (default 30, 0 with --quick; 0 = no month table)",
+    )
+    ap.add_argument(
+        "--month-pacers",
+        default="predictive,vicidial",
+        help=f"pacers run for --month-days (default predictive,vicidial; of {','.join(PACERS)})",
+    )
+    ap.add_argument("--cells", default=None, help="only these cells, comma-separated keys like 200a-10%%-60s")
     ap.add_argument("--tune-hours", type=float, default=1.5, help="VICIdial tuning shift length")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
@@ -356,6 +512,15 @@ def main(argv: list[str] | None = None) -> int:
     hours = 2.0 if args.quick else args.hours
     h200 = args.hours_200 if args.hours_200 is not None else hours
     cells = [Cell(a, p, h, h200 if a >= 200 else hours) for a in agents for p in ANSWER for h in HANDLE]
+    if args.cells:
+        wanted = set(args.cells.split(","))
+        cells = [c for c in cells if c.key in wanted]
+        if not cells:
+            ap.error(f"no cell matches {args.cells}")
+    month_days = args.month_days if args.month_days is not None else (0 if args.quick else 30)
+    month_pacers = tuple(k for k in args.month_pacers.split(",") if k)
+    if unknown := set(month_pacers) - set(PACERS):
+        ap.error(f"unknown pacer(s) {sorted(unknown)}")
     t0 = time.perf_counter()
     vici = tune_vicidial(cells, args.tune_hours, args.jobs)
     t_tune = time.perf_counter() - t0
@@ -369,12 +534,17 @@ def main(argv: list[str] | None = None) -> int:
             return (max(tuned.abandon_run, 0.0003), 0.0, False)  # iso-abandon target for day 2+
         return None
 
+    def days_for(kind: str) -> int:
+        return max(args.days, month_days) if kind in month_pacers else args.days
+
     tasks: list[Task] = [
-        (cell, kind, setting(cell, kind), cell.hours, 0, args.days) for cell in cells for kind in PACERS
+        (cell, kind, setting(cell, kind), cell.hours, 0, days_for(kind), args.days)
+        for cell in cells
+        for kind in PACERS
     ]
     rows = _map(tasks, args.jobs)
     elapsed = time.perf_counter() - t0
-    text = render(rows, cells, args.days, elapsed, args.jobs, args.tune_hours)
+    text = render(rows, cells, args.days, elapsed, args.jobs, args.tune_hours, month_days=month_days)
     print(text)
     print(f"(tuning {t_tune:.0f} s, total {elapsed:.0f} s)", file=sys.stderr)
     if not args.quick:
