@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 
 AMD_WATCHDOG_MARGIN = 5.0
 
+#: The dialplan's hangup handler of every customer channel (`dialer-customer-hangup` in
+#: dialplan/extensions.conf), pushed by the originate's variables. A customer who answers while no
+#: app is connected (a restart) is hung up by Asterisk; the handler then sets the global variable
+#: `UNTAKEN_PREFIX + <channel id>` to the time (epoch seconds, ms), and writes nothing otherwise.
+HANGUP_HANDLER = "dialer-customer-hangup,s,1"
+UNTAKEN_PREFIX = "DIALER_UNTAKEN_"
+
 
 class CallFlow:
     def __init__(self, dialer: Dialer) -> None:
@@ -81,7 +88,8 @@ class CallFlow:
                     endpoint=dial, app=app, app_args=f"dialer-customer,{spec.id}", channel_id=call_id,
                     caller_id=spec.caller_id, timeout=int(config.ring_timeout + 0.999),
                     variables={"AMD_RETURN_APP": app, "AMD_ARGS": f",,,{int(config.amd_max_seconds * 1000)}",
-                               "ARI_APP_CAMPAIGN": spec.id, "ARI_APP_LEAD": str(call.lead_id)})
+                               "ARI_APP_CAMPAIGN": spec.id, "ARI_APP_LEAD": str(call.lead_id),
+                               "CHANNEL(hangup_handler_push)": HANGUP_HANDLER})
             except Exception as exc:  # noqa: BLE001 - a refused originate is a failed attempt
                 log.warning("customer originate failed", extra={"campaign": spec.id, "error": str(exc)})
                 if call.state == "ringing":
