@@ -190,6 +190,7 @@ class Dialer:
             await restore.adopt(self, result)
         alive = set(result["channels"])
         now = time.time()
+        await restore.keep_marks(self)
         for call in list(self.calls.values()):
             if call.call_id not in alive and now - call.dialed_at > 5:
                 self.flow._ended(call, None)
