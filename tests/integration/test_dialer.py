@@ -993,6 +993,43 @@ async def test_a_customer_who_answers_while_the_app_is_down_is_counted_as_an_aba
         await hangup_all(third)
 
 
+async def test_a_customer_who_answers_while_the_apps_connection_is_lost_is_counted_as_an_abandon(sandbox):
+    """The same without a restart: the app's websocket to ARI is down (a network blip) when the
+    customer answers, so Asterisk has no app to take the channel and hangs the person up. The
+    reconcile at the reconnect reads the hangup handler's note: an abandon, not a failed call."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans2-hang30"}]
+    async with running_service(sandbox) as service:
+        dialer = service.dialer  # type: ignore[attr-defined]
+        await setup(service, "rb", campaign(max_attempts=3), ["a1"], leads)
+        await join(service, "rb", ["a1"])
+        await post(service, "/api/v1/campaigns/rb/start")
+        await dialer.wait_until(lambda: bool(dialer.calls), timeout=20)
+        [call] = list(dialer.calls.values())
+        await service.ari.stream.close()  # the connection is lost while the customer's phone rings
+        assert call.state == "ringing", "answered before the connection was lost"
+        await _gone_while_down(sandbox, call.call_id, timeout=10)
+        await eventually(lambda: time.time() - call.dialed_at > 5.5, timeout=10)  # the reconcile ends calls dialled 5 s before
+        service.reconciled.clear()
+        service.ari.stream.start()
+        await asyncio.wait_for(service.reconciled.wait(), 10)
+        assert call.state == "ended" and call.call_id not in dialer.calls
+        await dialer.lead_writes_done()
+        await service.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rb")
+        assert (row["id"], row["result"], row["agent_id"]) == (call.call_id, "abandoned", None)
+        assert 1.5 < row["ring_seconds"] < 4 and row["answered_at"] is not None
+        assert json.loads(row["data"])["answered_while_down"] is True
+        now = time.time()
+        assert dialer.runners["rb"].ledger.counts(now - 86400, now + 60).abandons == 1
+        async with api(service) as http:
+            stats = await (await http.get("/api/v1/campaigns/rb/stats")).json()
+        assert stats["abandons"] == 1
+        lead = (await leads_by_phone(sandbox, "rb"))[number(1)]
+        assert lead["last_abandoned_at"] is not None and lead["claimed_by"] is None
+        assert await _global(sandbox, f"DIALER_UNTAKEN_{call.call_id}") == ""
+        await hangup_all(service)
+
+
 async def test_a_ring_that_ends_unanswered_while_the_app_is_down_stays_failed(sandbox):
     """The control: the customer never answers (the ring ends with cause 19 while the app is down).
     The handler notes nothing; the attempt ends as failed (the cause was not heard), no abandon."""
