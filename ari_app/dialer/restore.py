@@ -217,11 +217,11 @@ async def keep_marks(dialer: Dialer) -> None:
 
 
 async def _end_gone_calls(dialer: Dialer, calls: list[OutboundCall], answered: dict[str, float | None]) -> None:
-    """Re-adopted calls whose channel died while the app was down: nothing will tell how they went,
-    but the hangup handler's note (`answered`, from `untaken`). The attempt ends with what is known
-    (failed if unanswered; abandoned if a person had answered and no agent had them, whether or not
-    AMD had decided: the conservative count, and if they answered while the app was down (their
-    `answered_at` is the handler's time, `data.answered_while_down`); machine or abandoned as
+    """Re-adopted calls whose channel died while the app was down: no event will tell how they went.
+    The attempt ends with what is known (failed if unanswered; abandoned if a person had answered and
+    no agent had them, whether or not AMD had decided: the conservative count; abandoned too if the
+    customer of a ringing call answered while the app was down, `answered` from `untaken`: its
+    `answered_at` is the hangup handler's time, `data.answered_while_down`; machine or abandoned as
     already decided), `data.ended_by` = app-restart; its lead is scheduled by the core's rules
     and released. The rows are written before this returns, so the ledger the runner rebuilds when
     it takes the campaign's lock (after this first reconcile) counts these abandons."""
