@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 
 AMD_WATCHDOG_MARGIN = 5.0
 
+#: The dialplan's hangup handler of every customer channel (`dialer-customer-hangup` in
+#: dialplan/extensions.conf), pushed by the originate's variables. A customer who answers while no
+#: app is connected (a restart) is hung up by Asterisk; the handler then sets the global variable
+#: `UNTAKEN_PREFIX + <channel id>` to the time (epoch seconds, ms), and writes nothing otherwise.
+HANGUP_HANDLER = "dialer-customer-hangup,s,1"
+UNTAKEN_PREFIX = "DIALER_UNTAKEN_"
+
 
 class CallFlow:
     def __init__(self, dialer: Dialer) -> None:
@@ -81,7 +88,8 @@ class CallFlow:
                     endpoint=dial, app=app, app_args=f"dialer-customer,{spec.id}", channel_id=call_id,
                     caller_id=spec.caller_id, timeout=int(config.ring_timeout + 0.999),
                     variables={"AMD_RETURN_APP": app, "AMD_ARGS": f",,,{int(config.amd_max_seconds * 1000)}",
-                               "ARI_APP_CAMPAIGN": spec.id, "ARI_APP_LEAD": str(call.lead_id)})
+                               "ARI_APP_CAMPAIGN": spec.id, "ARI_APP_LEAD": str(call.lead_id),
+                               "CHANNEL(hangup_handler_push)": HANGUP_HANDLER})
             except Exception as exc:  # noqa: BLE001 - a refused originate is a failed attempt
                 log.warning("customer originate failed", extra={"campaign": spec.id, "error": str(exc)})
                 if call.state == "ringing":
@@ -267,6 +275,33 @@ class CallFlow:
         self.s.spawn(self.play_then_hangup(call, runner.spec.safe_harbor_message, "safe_harbor"),
                      name=f"safe-harbor-{call.call_id}")
         self.d.changed(call.campaign_id)
+
+    def untaken(self, call: OutboundCall, answered_at: float | None) -> None:
+        """A ringing call whose customer answered while this app's connection to ARI was down: no app
+        took the channel into Stasis, so Asterisk hung the person up (`restore.untaken` read the
+        dialplan hangup handler's note). An abandon: counted in the ledger and the statistics, the
+        lead kept from a new call for 72 h. `answered_at` None: the note may have been lost (the
+        globals were cleared), so the abandon is counted without an answer time."""
+        if call.state != "ringing":
+            return
+        now = time.time()
+        runner = self.d.runners[call.campaign_id]
+        fields: dict[str, Any] = {"result": "abandoned",
+                                  "data": {"answered_while_down": True if answered_at is not None else "unknown"}}
+        if answered_at is not None:
+            call.answered_at = answered_at
+            runner.stats.on_answer(answered_at - call.dialed_at)
+            fields.update(answered_at=ts(answered_at), ring_seconds=round(answered_at - call.dialed_at, 3))
+        runner.stats.on_classified(True, None)
+        runner.stats.on_abandon()
+        runner.ledger.record_abandon(now)
+        call.state = "abandoning"
+        call.result = "abandoned"
+        self.write(call, **fields)
+        self.s.recorder.set_call(call.call_id, outcome="abandoned", hangup_by="system")
+        log.warning("abandoned: answered while the app was not connected", extra={"campaign": call.campaign_id,
+                                                                                 "call_id": call.call_id})
+        self._ended(call, None)
 
     async def play_then_hangup(self, call: OutboundCall, media: tuple[str, ...], what: str) -> None:
         """Play the safe-harbor or the machine message, note it was heard to the end, hang up."""

@@ -190,8 +190,13 @@ class Dialer:
             await restore.adopt(self, result)
         alive = set(result["channels"])
         now = time.time()
-        for call in list(self.calls.values()):
-            if call.call_id not in alive and now - call.dialed_at > 5:
+        gone = [c for c in self.calls.values() if c.call_id not in alive and now - c.dialed_at > 5]
+        answered = await restore.untaken(self, gone)  # customers who answered while ARI was disconnected
+        await restore.keep_marks(self)
+        for call in gone:
+            if call.call_id in answered:
+                self.flow.untaken(call, answered[call.call_id])
+            else:
                 self.flow._ended(call, None)
         for session in list(self.sessions.values()):
             if session.channel_id not in alive and (session.state != "connecting" or now - session.since > 5):

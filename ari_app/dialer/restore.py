@@ -18,6 +18,12 @@ Stasis application), so a restarted app need not call the agent's phone again: i
   gets its bridge back if Asterisk lost it, and one still being called goes on when it answers.
   Then the calls: one whose channel is gone is ended (`data.ended_by` = app-restart) and its lead
   released; a live one carries on (`CallFlow.resume`) as if this run had placed it.
+- A call ringing at the stop whose customer answered while the app was down was hung up by
+  Asterisk (no app to take it into Stasis): the dialplan's hangup handler noted it in a global
+  variable (`untaken`), and its attempt ends as an abandon, not as failed. Globals are cleared by a
+  dialplan reload or an Asterisk restart: the sentinel `MARKS_KEPT`, set at every reconcile, tells
+  whether the notes may have been lost since, and then a gone ringing call counts as an abandon
+  (the guarantee needs every abandon counted; an unknown one is taken as one).
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ari_app.dialer.calls import greeting_silence
+from ari_app.ari.errors import AriError
+from ari_app.dialer.calls import UNTAKEN_PREFIX, greeting_silence
 from ari_app.dialer.core import Lead
 from ari_app.dialer.model import AgentSession, OutboundCall, ts
 
@@ -100,9 +107,17 @@ ORDER BY a.dialed_at"""
 
 _END_SQL = """
 UPDATE dial_attempts a SET ended_at = now(), updated_at = now(), result = r.result,
-       data = a.data || '{"ended_by": "app-restart"}'::jsonb
-FROM unnest($1::text[], $2::text[]) AS r(id, result)
+       answered_at = coalesce(a.answered_at, r.answered_at),
+       ring_seconds = coalesce(a.ring_seconds, round(extract(epoch FROM r.answered_at - a.dialed_at), 3)),
+       data = a.data || r.data::jsonb
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS r(id, result, answered_at, data)
 WHERE a.id = r.id AND a.ended_at IS NULL"""
+
+_ENDED_BY = json.dumps({"ended_by": "app-restart"})
+
+#: A global variable the app sets at every reconcile: present at the next one, no dialplan reload
+#: or Asterisk restart has cleared the globals (and so the hangup handler's notes) in between.
+MARKS_KEPT = "ARI_APP_DIALER_MARKS"
 
 
 async def _load_calls_in_progress(dialer: Dialer, conn: asyncpg.Connection, keep: list[int]) -> None:
@@ -123,7 +138,8 @@ async def _load_calls_in_progress(dialer: Dialer, conn: asyncpg.Connection, keep
         dialer.s.own_channel(call.call_id, _handler(dialer.flow.on_event, call))
         keep.append(call.lead_id)
     if orphans:  # their leads are released with the instance's other claims
-        await conn.execute(_END_SQL, [o[0] for o in orphans], [o[1] for o in orphans])
+        await conn.execute(_END_SQL, [o[0] for o in orphans], [o[1] for o in orphans], [None] * len(orphans),
+                           [_ENDED_BY] * len(orphans))
         abandoned = [r["lead_id"] for r in rows if (r["id"], "abandoned") in orphans]
         if abandoned:
             await conn.execute("UPDATE dialer_leads SET last_abandoned_at = now(), last_result = 'abandoned', "
@@ -163,17 +179,69 @@ def _call_from_row(r: Any) -> OutboundCall | None:
     return call
 
 
-async def _end_gone_calls(dialer: Dialer, calls: list[OutboundCall]) -> None:
-    """Re-adopted calls whose channel died while the app was down: nothing will tell how they went.
+async def untaken(dialer: Dialer, calls: list[OutboundCall]) -> dict[str, float | None]:
+    """Of these calls, ringing when last heard of and whose channel is now gone, those a person
+    answered while no app was connected (Asterisk hung them up): call id -> the answer time, as the
+    dialplan's hangup handler noted it in the global `DIALER_UNTAKEN_<channel id>` (read, then
+    deleted). The time is None when it can't be known: the globals were cleared since the last
+    reconcile (no `MARKS_KEPT`: a dialplan reload or an Asterisk restart) or ARI failed; such a call
+    counts as an abandon too. One GET per gone ringing call, only at a (re)connect."""
+    ringing = [c for c in calls if c.state == "ringing" and c.answered_at is None]
+    if not ringing:
+        return {}
+    asterisk = dialer.s.ari.rest.asterisk
+    out: dict[str, float | None] = {}
+    try:
+        kept = (await asterisk.get_global_var(variable=MARKS_KEPT)).value == "1"
+        for call in ringing:
+            name = UNTAKEN_PREFIX + call.call_id
+            value = (await asterisk.get_global_var(variable=name)).value
+            if value:
+                out[call.call_id] = float(value)
+                await asterisk.set_global_var(variable=name)  # no value: the global is deleted
+            elif not kept:
+                out[call.call_id] = None
+    except (AriError, ValueError) as exc:
+        log.warning("could not read the notes of answers while the app was away; counting abandons",
+                    extra={"error": str(exc)})
+        out.update({c.call_id: out.get(c.call_id) for c in ringing})
+    if out:
+        log.warning("customers answered while no app was connected: abandons",
+                    extra={"calls": len(out), "unknown": sum(1 for v in out.values() if v is None)})
+    return out
+
+
+async def keep_marks(dialer: Dialer) -> None:
+    """Set `MARKS_KEPT` (every reconcile, after `untaken` read it)."""
+    await dialer.s.quietly(dialer.s.ari.rest.asterisk.set_global_var(variable=MARKS_KEPT, value="1"))
+
+
+async def _end_gone_calls(dialer: Dialer, calls: list[OutboundCall], answered: dict[str, float | None]) -> None:
+    """Re-adopted calls whose channel died while the app was down: no event will tell how they went.
     The attempt ends with what is known (failed if unanswered; abandoned if a person had answered and
-    no agent had them, whether or not AMD had decided: the conservative count; machine or abandoned
-    as already decided), `data.ended_by` = app-restart; its lead is scheduled by the core's rules
+    no agent had them, whether or not AMD had decided: the conservative count; abandoned too if the
+    customer of a ringing call answered while the app was down, `answered` from `untaken`: its
+    `answered_at` is the hangup handler's time, `data.answered_while_down`; machine or abandoned as
+    already decided), `data.ended_by` = app-restart; its lead is scheduled by the core's rules
     and released. The rows are written before this returns, so the ledger the runner rebuilds when
     it takes the campaign's lock (after this first reconcile) counts these abandons."""
     now = time.time()
+    data: dict[str, dict[str, Any]] = {}
     for call in calls:
         call.cancel_timer()
-        if call.result not in ("machine", "abandoned"):
+        data[call.call_id] = {"ended_by": "app-restart"}
+        if call.call_id in answered:
+            runner = dialer.runners[call.campaign_id]
+            at = answered[call.call_id]
+            if at is not None:
+                call.answered_at = at
+                runner.stats.on_answer(at - call.dialed_at)
+            runner.stats.on_classified(True, None)
+            runner.stats.on_abandon()
+            call.result = "abandoned"
+            runner.ledger.record_abandon(now)
+            data[call.call_id]["answered_while_down"] = True if at is not None else "unknown"
+        elif call.result not in ("machine", "abandoned"):
             call.result = "failed" if call.answered_at is None else "abandoned"
             if call.result == "abandoned":
                 dialer.runners[call.campaign_id].ledger.record_abandon(now)
@@ -181,13 +249,18 @@ async def _end_gone_calls(dialer: Dialer, calls: list[OutboundCall]) -> None:
         call.ended_at = now
         dialer.calls.pop(call.call_id, None)
         dialer.s.channel_handlers.pop(call.call_id, None)
+    answer_times = [ts(answered.get(c.call_id)) for c in calls]
     try:
         async with dialer.s.db.acquire() as conn:
-            await conn.execute(_END_SQL, [c.call_id for c in calls], [c.result for c in calls])
+            await conn.execute(_END_SQL, [c.call_id for c in calls], [c.result for c in calls], answer_times,
+                               [json.dumps(data[c.call_id]) for c in calls])
     except Exception as exc:  # noqa: BLE001 - a database blink: the writer holds the records through it
         log.warning("ending calls lost at a restart through the writer", extra={"error": type(exc).__name__})
-        for call in calls:
-            dialer.flow.write(call, ended_at=ts(now), result=call.result, data={"ended_by": "app-restart"})
+        for call, at in zip(calls, answer_times, strict=True):
+            fields: dict[str, Any] = {"ended_at": ts(now), "result": call.result, "data": data[call.call_id]}
+            if at is not None:
+                fields.update(answered_at=at, ring_seconds=round(at.timestamp() - call.dialed_at, 3))
+            dialer.flow.write(call, **fields)
     for call in calls:
         dialer.runners[call.campaign_id].finish_lead(call, now)
         if call.reserved_agent:
@@ -255,7 +328,7 @@ async def adopt(dialer: Dialer, result: dict[str, Any]) -> None:
         call.restored = False
     gone = [c for c in calls if c.call_id not in alive]
     if gone:
-        await _end_gone_calls(dialer, gone)
+        await _end_gone_calls(dialer, gone, await untaken(dialer, gone))
     live = [c for c in calls if c.call_id in alive]
     for campaign_id in dict.fromkeys(c.campaign_id for c in live):  # their ledger is kept from now on
         await dialer.runners[campaign_id].own_for_adopted_calls()

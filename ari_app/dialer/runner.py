@@ -117,7 +117,11 @@ class CampaignRunner:
         for r in rows:
             answered = r["answered_at"]
             if answered is None:
-                self.stats.on_not_answered()
+                if r["result"] == "abandoned":  # answered while no app was connected, when unknown (restore.untaken)
+                    self.stats.on_classified(True, None)
+                    events.append(((r["ended_at"] or r["dialed_at"]).timestamp(), 1))
+                else:
+                    self.stats.on_not_answered()
                 continue
             if r["ring_seconds"] is not None:
                 self.stats.on_answer(float(r["ring_seconds"]))

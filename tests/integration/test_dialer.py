@@ -914,32 +914,164 @@ async def test_calls_whose_channel_died_while_the_app_was_down_are_ended_and_the
         await hangup_all(second)
 
 
-async def test_a_customer_who_answers_while_the_app_is_down_is_hung_up_and_the_attempt_ended(sandbox):
-    """No app is connected to take the answered channel into Stasis: Asterisk hangs it up. The next
-    start finds it gone; the answer was never reported, so the attempt ends as failed."""
-    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans2-hang30"}]
+async def _ringing_at_a_stop(sandbox: Any, campaign_id: str, sim: str, **over: Any) -> str:
+    """A first run dials one lead (`sim`) with agent a1 ready and stops while it rings; the campaign
+    stays running. Returns the call's id."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": sim}]
     async with running_service(sandbox) as first:
         dialer = first.dialer  # type: ignore[attr-defined]
-        await setup(first, "rw", campaign(), ["a1"], leads)
-        await join(first, "rw", ["a1"])
-        await post(first, "/api/v1/campaigns/rw/start")
+        await setup(first, campaign_id, campaign(**over), ["a1"], leads)
+        await join(first, campaign_id, ["a1"])
+        await post(first, f"/api/v1/campaigns/{campaign_id}/start")
         await dialer.wait_until(lambda: bool(dialer.calls), timeout=20)
-        [call_id] = list(dialer.calls)
-        await post(first, "/api/v1/campaigns/rw/pause")
+        [call] = list(dialer.calls.values())
+        assert call.state == "ringing"
+    return call.call_id
 
+
+async def _global(sandbox: Any, name: str) -> str:
+    ari = AriClient.from_settings(sandbox.info.settings())
+    try:
+        return (await ari.rest.asterisk.get_global_var(variable=name)).value
+    finally:
+        await ari.close()
+
+
+async def _gone_while_down(sandbox: Any, call_id: str, timeout: float) -> float:
+    """Wait (the app being down) until Asterisk has ended the channel; returns when it was seen gone."""
     async def gone() -> bool:
         return call_id not in {c.id for c in await _channels(sandbox)}
-    await eventually(gone, timeout=10)  # answered 2 s after the dial, with no app to take it
+    await eventually(gone, timeout=timeout)
+    return time.time()
+
+
+async def test_a_customer_who_answers_while_the_app_is_down_is_counted_as_an_abandon(sandbox):
+    """No app is connected to take the answered channel into Stasis: Asterisk hangs the person up,
+    having answered to silence (an abandoned call under the FTC TSR). The customer channel's hangup
+    handler notes it in a global variable; the next start reads the note, so the attempt ends as
+    abandoned (answered at the note's time), counted in the ledger and the statistics, and the lead
+    is not called again within 72 h though an agent is ready and the campaign runs."""
+    call_id = await _ringing_at_a_stop(sandbox, "rw", "human-ans2-hang30", max_attempts=3)
+    left = await _gone_while_down(sandbox, call_id, timeout=10)  # answered 2 s after the dial, no app to take it
+    note = await _global(sandbox, f"DIALER_UNTAKEN_{call_id}")
+    assert note, "the hangup handler noted no answer"
     async with running_service(sandbox) as second:
         dialer = second.dialer  # type: ignore[attr-defined]
-        assert not dialer.calls
+        assert call_id not in dialer.calls
         await dialer.lead_writes_done()
         await second.writer.flush(timeout=5)
         [row] = await attempts(sandbox, "rw")
-        assert row["result"] == "failed" and row["answered_at"] is None
-        assert json.loads(row["data"])["ended_by"] == "app-restart"
+        assert (row["id"], row["result"], row["agent_id"], row["connected_at"]) == (call_id, "abandoned", None, None)
+        assert row["answered_at"].timestamp() == pytest.approx(float(note), abs=0.001)
+        assert row["answered_at"].timestamp() < left
+        assert 1.5 < row["ring_seconds"] < 4  # sim: answers 2 s after the dial
+        data = json.loads(row["data"])
+        assert (data["ended_by"], data["answered_while_down"]) == ("app-restart", True)
+        runner = dialer.runners["rw"]
+        await eventually(lambda: runner.owned, timeout=10)  # the ledger rebuilt from the records
+        now = time.time()  # the rebuilt ledger has the abandon at the answer + connect_within (2 s)
+        assert runner.ledger.counts(now - 86400, now + 60).abandons == 1
+        async with api(second) as http:
+            stats = await (await http.get("/api/v1/campaigns/rw/stats")).json()
+        assert (stats["abandons"], stats["answered"]) == (1, 1)
+        assert await _global(sandbox, f"DIALER_UNTAKEN_{call_id}") == ""  # read and deleted
         lead = (await leads_by_phone(sandbox, "rw"))[number(1)]
-        assert lead["status"] == "ready" and lead["claimed_by"] is None
+        assert lead["last_abandoned_at"] is not None and (lead["status"], lead["claimed_by"]) == ("ready", None)
+        # The retry delay (1 s) passes with a1 ready and the campaign running: the lead abandoned
+        # less than 72 h ago is not claimed.
+        await dialer.wait_until(lambda: dialer.sessions["a1"].state == "ready", timeout=10)
+        retry_due = lead["retry_at"].timestamp()
+        await eventually(lambda: runner.last.get("at", 0) > retry_due + 2, timeout=15)
+        assert runner.view()["dialable_leads"] == 0
+        assert len(await attempts(sandbox, "rw")) == 1 and not dialer.calls
+        await hangup_all(second)
+    async with running_service(sandbox) as third:  # the ledger rebuilt from the records at the start counts it too
+        runner = third.dialer.runners["rw"]  # type: ignore[attr-defined]
+        now = time.time()
+        counts = runner.ledger.counts(now - 86400, now + 60)
+        assert (counts.abandons, counts.humans) == (1, 1)
+        await hangup_all(third)
+
+
+async def test_a_customer_who_answers_while_the_apps_connection_is_lost_is_counted_as_an_abandon(sandbox):
+    """The same without a restart: the app's websocket to ARI is down (a network blip) when the
+    customer answers, so Asterisk has no app to take the channel and hangs the person up. The
+    reconcile at the reconnect reads the hangup handler's note: an abandon, not a failed call."""
+    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans2-hang30"}]
+    async with running_service(sandbox) as service:
+        dialer = service.dialer  # type: ignore[attr-defined]
+        await setup(service, "rb", campaign(max_attempts=3), ["a1"], leads)
+        await join(service, "rb", ["a1"])
+        await post(service, "/api/v1/campaigns/rb/start")
+        await dialer.wait_until(lambda: bool(dialer.calls), timeout=20)
+        [call] = list(dialer.calls.values())
+        await service.ari.stream.close()  # the connection is lost while the customer's phone rings
+        assert call.state == "ringing", "answered before the connection was lost"
+        await _gone_while_down(sandbox, call.call_id, timeout=10)
+        await eventually(lambda: time.time() - call.dialed_at > 5.5, timeout=10)  # the reconcile ends calls dialled 5 s before
+        service.reconciled.clear()
+        service.ari.stream.start()
+        await asyncio.wait_for(service.reconciled.wait(), 10)
+        assert call.state == "ended" and call.call_id not in dialer.calls
+        await dialer.lead_writes_done()
+        await service.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rb")
+        assert (row["id"], row["result"], row["agent_id"]) == (call.call_id, "abandoned", None)
+        assert 1.5 < row["ring_seconds"] < 4 and row["answered_at"] is not None
+        assert json.loads(row["data"])["answered_while_down"] is True
+        now = time.time()
+        assert dialer.runners["rb"].ledger.counts(now - 86400, now + 60).abandons == 1
+        async with api(service) as http:
+            stats = await (await http.get("/api/v1/campaigns/rb/stats")).json()
+        assert stats["abandons"] == 1
+        lead = (await leads_by_phone(sandbox, "rb"))[number(1)]
+        assert lead["last_abandoned_at"] is not None and lead["claimed_by"] is None
+        assert await _global(sandbox, f"DIALER_UNTAKEN_{call.call_id}") == ""
+        await hangup_all(service)
+
+
+async def test_a_ring_that_ends_unanswered_while_the_app_is_down_stays_failed(sandbox):
+    """The control: the customer never answers (the ring ends with cause 19 while the app is down).
+    The handler notes nothing; the attempt ends as failed (the cause was not heard), no abandon."""
+    call_id = await _ringing_at_a_stop(sandbox, "ru", "noanswer3", max_attempts=3)
+    await _gone_while_down(sandbox, call_id, timeout=10)
+    assert await _global(sandbox, f"DIALER_UNTAKEN_{call_id}") == ""
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "ru")
+        assert (row["id"], row["result"], row["answered_at"]) == (call_id, "failed", None)
+        data = json.loads(row["data"])
+        assert data["ended_by"] == "app-restart" and "answered_while_down" not in data
+        now = time.time()
+        assert dialer.runners["ru"].ledger.counts(now - 86400, now + 1).abandons == 0
+        lead = (await leads_by_phone(sandbox, "ru"))[number(1)]
+        assert lead["last_abandoned_at"] is None and lead["claimed_by"] is None
+        await hangup_all(second)
+
+
+async def test_a_ring_gone_while_the_app_is_down_counts_as_an_abandon_if_the_notes_were_cleared(sandbox):
+    """A dialplan reload while the app is down clears the globals, the handler's notes with them: the
+    restarted app can't tell an unanswered ring from an answer it never took, so it counts an
+    abandon (the abandon-rate guarantee needs every abandon counted)."""
+    call_id = await _ringing_at_a_stop(sandbox, "rn", "noanswer3", max_attempts=3)
+    await _gone_while_down(sandbox, call_id, timeout=10)
+    await asyncio.to_thread(sandbox.reload_dialplan)
+    assert await _global(sandbox, "ARI_APP_DIALER_MARKS") == ""
+    async with running_service(sandbox) as second:
+        dialer = second.dialer  # type: ignore[attr-defined]
+        await dialer.lead_writes_done()
+        await second.writer.flush(timeout=5)
+        [row] = await attempts(sandbox, "rn")
+        assert (row["id"], row["result"], row["answered_at"]) == (call_id, "abandoned", None)
+        assert json.loads(row["data"])["answered_while_down"] == "unknown"
+        await eventually(lambda: dialer.runners["rn"].owned, timeout=10)  # the ledger rebuilt from the records
+        now = time.time()
+        assert dialer.runners["rn"].ledger.counts(now - 86400, now + 1).abandons == 1
+        lead = (await leads_by_phone(sandbox, "rn"))[number(1)]
+        assert lead["last_abandoned_at"] is not None
+        assert await _global(sandbox, "ARI_APP_DIALER_MARKS") == "1"  # set again for the next restart
         await hangup_all(second)
 
 
