@@ -77,8 +77,9 @@ def _campaign(cell: Cell, *, daily: bool = False) -> CampaignConfig:
     return CampaignConfig(campaign_id=cell.key, trunk_limit=cell.agents * 8, abandon_rules=rules)
 
 
-def _params(cell: Cell, hours: float, day: int = 1) -> SimParams:
-    base = SimParams(campaign=_campaign(cell), agents=AgentProfile(cell.agents))
+def _params(cell: Cell, hours: float, day: int = 1, *, daily: bool = False) -> SimParams:
+    # the simulator's abandon ledger is built from this campaign's rules: it must be the pacer's
+    base = SimParams(campaign=_campaign(cell, daily=daily), agents=AgentProfile(cell.agents))
     return SimParams(
         campaign=base.campaign,
         agents=AgentProfile(cell.agents, handle_mean=cell.handle),
@@ -192,7 +193,7 @@ def _run(task: Task) -> list[Row]:
     rows: list[Row] = []
     ledger = None
     for day in range(1, days + 1):
-        params = _params(cell, hours, day)
+        params = _params(cell, hours, day, daily=kind == "predictive-daily")
         seed = cell.seed(salt) + 104729 * day
         full = day <= full_days
         if 1 < day <= full_days and iso_rate is not None and isinstance(pacer, PredictivePacer):

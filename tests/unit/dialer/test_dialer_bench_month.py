@@ -125,3 +125,13 @@ def test_month_days_continue_the_two_day_runs(bench) -> None:
     assert [same(r) for r in three[:3]] == [same(r) for r in two]
     assert math.isnan(three[-1].abandon_worst_hour)  # month-only days skip the worst-hour scan
     assert not math.isnan(three[-1].abandon_worst)
+
+
+def test_the_daily_cap_pacer_simulates_with_both_rules(bench) -> None:
+    """The simulator builds its abandon ledger from the campaign in SimParams, so the daily-cap kind's
+    params must carry both rules (with FTC alone there its runs were the FTC-only pacer's, to the digit)."""
+    cell = bench.Cell(10, 0.25, 60.0, 8.0)
+    assert [r.name for r in bench._params(cell, 1.0, 3, daily=True).campaign.abandon_rules] == ["FTC_TSR", "DAILY"]
+    assert [r.name for r in bench._params(cell, 1.0, 3).campaign.abandon_rules] == ["FTC_TSR"]
+    pacer = bench._pacer("predictive-daily", cell, None)
+    assert [r.name for r in pacer.config.abandon_rules] == ["FTC_TSR", "DAILY"]
