@@ -133,7 +133,7 @@ def register(api: Api, service: Service, dialer: Dialer) -> None:  # noqa: C901 
     state_route("stop", "stopped", "Stop: calls in progress finish, agents are logged out after them")
 
     @api.route("GET", "/campaigns/{campaign_id}/stats", summary="Dials, answer rate, contacts, abandon rate "
-               "under the campaign's rule, talk minutes per agent-hour, leads left", tag="campaigns")
+               "under the campaign's rule(s), talk minutes per agent-hour, leads left", tag="campaigns")
     async def stats(request: web.Request) -> web.Response:
         runner = runner_of(request)
         rule = runner.config.abandon_rules[0]
@@ -141,6 +141,13 @@ def register(api: Api, service: Service, dialer: Dialer) -> None:  # noqa: C901 
                        window_seconds=rule.window_seconds, fp_weight=rule.fp_weight)
         out["abandon_rule"] = rule.name
         out["abandon_cap"] = rule.cap
+        # every rule the campaign holds (with abandon_daily_cap: the 30-day rule and the 24 h one)
+        per_rule = []
+        for r in runner.config.abandon_rules:
+            rate = out["abandon_rate"] if r is rule else await db(
+                store.abandon_window_rate, runner.id, window_seconds=r.window_seconds, fp_weight=r.fp_weight)
+            per_rule.append({"rule": r.name, "cap": r.cap, "window_seconds": r.window_seconds, "abandon_rate": rate})
+        out["abandon_rules"] = per_rule
         return json_response(out)
 
     # ------------------------------------------------------------------ leads

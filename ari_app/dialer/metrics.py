@@ -24,7 +24,7 @@ SESSION_STATES = ("connecting", "ready", "reserved", "on_call", "wrapup", "pause
 class RuleFigures:
     """One abandon rule's measurement window now."""
 
-    rule: str  # FTC_TSR | OFCOM
+    rule: str  # FTC_TSR | OFCOM | DAILY (a campaign may have two: FTC_TSR and DAILY)
     cap: float
     window_seconds: float
     live_answers: int  # connected and abandoned live answers in the window

@@ -404,6 +404,7 @@ class CampaignRunner:
         rule = self.config.abandon_rules[0]
         return {"state": self.state, "paced_here": self.owned, "calls_in_flight": sum(1 for c in self.calls() if c.state in IN_FLIGHT),
                 "calls": len(self.calls()), "abandon_rate_now": round(self.ledger.rate(rule, now), 4),
+                "abandon_rates_now": {r.name: round(self.ledger.rate(r, now), 4) for r in self.config.abandon_rules},
                 "affordable_abandons": round(min(b.affordable_abandons for b in self.budget(now).rules), 3),
                 "other_instance_calls_in_flight": len(self.foreign),
                 "last_decision": self.last, "dialable_leads": self._available}

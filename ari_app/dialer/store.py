@@ -262,6 +262,21 @@ async def attempt_outcomes(conn: asyncpg.Connection, ids: list[str]) -> list[asy
         "FROM dial_attempts WHERE id = ANY($1::text[])", ids))
 
 
+async def abandon_window_rate(conn: asyncpg.Connection, campaign_id: str, *, window_seconds: float,
+                              fp_weight: float) -> float:
+    """The abandon rate of the attempts dialled in the last ``window_seconds`` under one rule (rounded
+    to 4 places; 0.0 with no live answer)."""
+    since = datetime.now(UTC) - timedelta(seconds=window_seconds)
+    window = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE result = 'connected') AS humans,
+                  count(*) FILTER (WHERE result = 'abandoned') AS abandons,
+                  count(*) FILTER (WHERE result = 'machine') AS machines
+           FROM dial_attempts WHERE campaign_id = $1 AND dialed_at >= $2""", campaign_id, since)
+    fp = fp_weight * int(window["machines"])
+    den = int(window["humans"]) + int(window["abandons"]) + fp
+    return round((int(window["abandons"]) + fp) / den, 4) if den else 0.0
+
+
 async def campaign_stats(conn: asyncpg.Connection, campaign_id: str, *, max_attempts: int,
                          window_seconds: float, fp_weight: float) -> dict[str, Any]:
     totals = await conn.fetchrow(
@@ -272,12 +287,6 @@ async def campaign_stats(conn: asyncpg.Connection, campaign_id: str, *, max_atte
                   count(*) FILTER (WHERE result = 'machine') AS machines,
                   coalesce(sum(talk_seconds), 0) AS talk_seconds
            FROM dial_attempts WHERE campaign_id = $1 AND result IS NOT NULL""", campaign_id)
-    since = datetime.now(UTC) - timedelta(seconds=window_seconds)
-    window = await conn.fetchrow(
-        """SELECT count(*) FILTER (WHERE result = 'connected') AS humans,
-                  count(*) FILTER (WHERE result = 'abandoned') AS abandons,
-                  count(*) FILTER (WHERE result = 'machine') AS machines
-           FROM dial_attempts WHERE campaign_id = $1 AND dialed_at >= $2""", campaign_id, since)
     per_agent = await conn.fetch(
         """SELECT agent_id, count(*) AS calls, coalesce(sum(talk_seconds), 0) AS talk_seconds
            FROM dial_attempts WHERE campaign_id = $1 AND result = 'connected' AND agent_id IS NOT NULL
@@ -295,8 +304,6 @@ async def campaign_stats(conn: asyncpg.Connection, campaign_id: str, *, max_atte
     agent_seconds = sum(logged.values())
     dials = int(totals["dials"])
     talk = float(totals["talk_seconds"])
-    fp = fp_weight * int(window["machines"])
-    den = int(window["humans"]) + int(window["abandons"]) + fp
     agents = []
     for r in per_agent:
         hours = logged.get(r["agent_id"], 0.0) / 3600
@@ -310,7 +317,8 @@ async def campaign_stats(conn: asyncpg.Connection, campaign_id: str, *, max_atte
         "contacts": int(totals["contacts"]),
         "abandons": int(totals["abandons"]),
         "machines": int(totals["machines"]),
-        "abandon_rate": round((int(window["abandons"]) + fp) / den, 4) if den else 0.0,
+        "abandon_rate": await abandon_window_rate(conn, campaign_id, window_seconds=window_seconds,
+                                                  fp_weight=fp_weight),
         "abandon_window_seconds": window_seconds,
         "talk_minutes": round(talk / 60, 2),
         "agent_hours": round(agent_seconds / 3600, 4),

@@ -70,16 +70,16 @@ class Cell:
         return (self.agents * 1000 + int(self.answer * 100)) * 1000 + int(self.handle) + salt * 7919
 
 
-def _campaign(cell: Cell) -> CampaignConfig:
-    return CampaignConfig(
-        campaign_id=cell.key,
-        trunk_limit=cell.agents * 8,
-        abandon_rules=(AbandonRule.ftc_tsr(),),
-    )
+def _campaign(cell: Cell, *, daily: bool = False) -> CampaignConfig:
+    """The cell's campaign under the FTC rule; ``daily`` also holds every rolling 24 h to the same cap
+    (the campaign option ``abandon_daily_cap``)."""
+    rules = (AbandonRule.ftc_tsr(), AbandonRule.daily()) if daily else (AbandonRule.ftc_tsr(),)
+    return CampaignConfig(campaign_id=cell.key, trunk_limit=cell.agents * 8, abandon_rules=rules)
 
 
-def _params(cell: Cell, hours: float, day: int = 1) -> SimParams:
-    base = SimParams(campaign=_campaign(cell), agents=AgentProfile(cell.agents))
+def _params(cell: Cell, hours: float, day: int = 1, *, daily: bool = False) -> SimParams:
+    # the simulator's abandon ledger is built from this campaign's rules: it must be the pacer's
+    base = SimParams(campaign=_campaign(cell, daily=daily), agents=AgentProfile(cell.agents))
     return SimParams(
         campaign=base.campaign,
         agents=AgentProfile(cell.agents, handle_mean=cell.handle),
@@ -90,8 +90,8 @@ def _params(cell: Cell, hours: float, day: int = 1) -> SimParams:
 
 
 Vici = tuple[float, float, bool]
-PACERS = ("predictive", "vicidial", "vicidial-default", "progressive")
-ROWS = ("predictive", "predictive-iso", "vicidial", "vicidial-default", "progressive")
+PACERS = ("predictive", "predictive-daily", "vicidial", "vicidial-default", "progressive")
+ROWS = ("predictive", "predictive-daily", "predictive-iso", "vicidial", "vicidial-default", "progressive")
 
 
 def _pacer(kind: str, cell: Cell, vici: Vici | None) -> Pacer:
@@ -107,7 +107,7 @@ def _pacer(kind: str, cell: Cell, vici: Vici | None) -> Pacer:
                 available_only_ratio_tally=available_only,
             )
         )
-    return PredictivePacer(_campaign(cell))
+    return PredictivePacer(_campaign(cell, daily=kind == "predictive-daily"))
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ def _run(task: Task) -> list[Row]:
     rows: list[Row] = []
     ledger = None
     for day in range(1, days + 1):
-        params = _params(cell, hours, day)
+        params = _params(cell, hours, day, daily=kind == "predictive-daily")
         seed = cell.seed(salt) + 104729 * day
         full = day <= full_days
         if 1 < day <= full_days and iso_rate is not None and isinstance(pacer, PredictivePacer):
@@ -214,7 +214,7 @@ def _run(task: Task) -> list[Row]:
 def _map(tasks: list[Task], jobs: int) -> list[Row]:
     # longest first so the workers finish together
     def cost(t: Task) -> float:
-        return -t[0].agents * t[3] * t[5] / t[0].answer * (4.0 if t[1] == "predictive" else 1.0)
+        return -t[0].agents * t[3] * t[5] / t[0].answer * (4.0 if t[1].startswith("predictive") else 1.0)
 
     order = sorted(range(len(tasks)), key=lambda i: cost(tasks[i]))
     with ProcessPoolExecutor(max_workers=jobs) as ex:
@@ -255,6 +255,7 @@ def _pct(x: float) -> str:
 
 _NAMES = {
     "predictive": "**ours**",
+    "predictive-daily": "**ours, 30 days + 24 h**",
     "predictive-iso": "ours iso",
     "vicidial": "VICIdial tuned",
     "vicidial-default": "VICIdial default",
@@ -293,7 +294,7 @@ def _day_tables(rows: list[Row], cells: list[Cell], day: int) -> list[str]:
                 f"{r.talk:.1f} | {_pct(r.abandon_run)} | {_pct(r.abandon_window)} | {_pct(r.abandon_worst)} | "
                 f"{_pct(r.abandon_worst_hour)} | {_pct(r.abandon_true)} | {r.idle_per_call:.1f} | {r.dials} |"
             )
-        o, v, d, p = (by.get((cell.key, k)) for k in PACERS)
+        o, v, d, p = (by.get((cell.key, k)) for k in ("predictive", "vicidial", "vicidial-default", "progressive"))
         iso = by.get((cell.key, "predictive-iso"))
         if o and v and d and p:
             iso_cols = (
@@ -358,8 +359,8 @@ def _month_tables(rows: list[Row], cells: list[Cell], days: int) -> list[str]:
     ]
     summary = [
         "",
-        f"| agents | answer | AHT | talk ours/VICIdial tuned, {days} days | days ours above tuned | daily ratio min-max | day 1 ratio | ours min/h | abandon {days} days ours / tuned | worst day ours / tuned | worst instant ours / tuned |",
-        "|---:|---:|---:|---:|---:|---|---:|---:|---|---|---|",
+        f"| agents | answer | AHT | talk ours/VICIdial tuned, {days} days | days ours above tuned | daily ratio min-max | day 1 ratio | ours min/h | abandon {days} days ours / tuned | worst day ours / tuned | worst instant ours / tuned | ours 30 days + 24 h: talk / tuned, {days} days | days above tuned | abandon {days} days | worst day |",
+        "|---:|---:|---:|---:|---:|---|---:|---:|---|---|---|---:|---:|---:|---:|",
     ]
     for cell in cells:
         months = {k: month_summary(rows, cell, k, days) for k in PACERS}
@@ -378,16 +379,29 @@ def _month_tables(rows: list[Row], cells: list[Cell], days: int) -> list[str]:
                 f"{m.talk:.1f} | {_pct(m.abandon_window)} | {_pct(m.worst_day)} (day {m.worst_day_no}) | "
                 f"{_pct(m.worst_instant)} | {m.idle_per_call:.1f} | {daily} | {m.days_over_cap} |"
             )
-        o, v = months["predictive"], months["vicidial"]
-        if o and v:
+        o, od, v = months["predictive"], months["predictive-daily"], months["vicidial"]
+        if v is None or (o is None and od is None):
+            continue
+        cols = [f"| {cell.agents} | {int(cell.answer * 100)}% | {int(cell.handle)} s |"]
+        if o:
             ratios = [a / b for a, b in zip(o.daily_talk, v.daily_talk, strict=True)]
             above = sum(a > b for a, b in zip(o.daily_talk, v.daily_talk, strict=True))
-            summary.append(
-                f"| {cell.agents} | {int(cell.answer * 100)}% | {int(cell.handle)} s | **{o.talk / v.talk:.2f}** | "
+            cols.append(
+                f" **{o.talk / v.talk:.2f}** | "
                 f"{above} of {days} | {min(ratios):.2f}-{max(ratios):.2f} | {ratios[0]:.2f} | {o.talk:.1f} | "
                 f"{_pct(o.abandon_window)} / {_pct(v.abandon_window)} | {_pct(o.worst_day)} / {_pct(v.worst_day)} | "
                 f"{_pct(o.worst_instant)} / {_pct(v.worst_instant)} |"
             )
+        else:
+            cols.append(" - | - | - | - | - | - | - | - |")
+        if od:
+            above = sum(a > b for a, b in zip(od.daily_talk, v.daily_talk, strict=True))
+            cols.append(
+                f" **{od.talk / v.talk:.2f}** | {above} of {days} | {_pct(od.abandon_window)} | {_pct(od.worst_day)} |"
+            )
+        else:
+            cols.append(" - | - | - | - |")
+        summary.append("".join(cols))
     return out + summary
 
 
@@ -419,7 +433,9 @@ def render(
         "not connected within 2 s of the AMD decision is abandoned (safe-harbor message); handle time",
         "lognormal (CV 0.6) including 5 s wrap-up; trunks = 8 x agents; every pacer is called once a second.",
         "",
-        "Pacers: **ours** = `PredictivePacer` with defaults (no per-cell tuning). `VICIdial tuned` =",
+        "Pacers: **ours** = `PredictivePacer` with defaults (no per-cell tuning). **ours, 30 days + 24 h**",
+        "(month run) = the same with a second rule holding every rolling 24 h to 3% as well (`AbandonRule.daily()`,",
+        "the campaign option `abandon_daily_cap`), so no single day spends budget banked on earlier days. `VICIdial tuned` =",
         "ADAPT_HARD_LIMIT as published, dial level starting at 1.0, with the best of",
         "adaptive_maximum_level {1.5, 2, 3, 5} x adaptive_dl_diff_target {0, -10% of agents} and",
         "available_only_ratio_tally with maximum {2, 3, 4, 6}, chosen per cell on another seed",
@@ -453,7 +469,8 @@ def render(
             "whose own shift was above 3%. In the second table `days ours above tuned` compares each day's",
             "talk time, and `day 1 ratio` is the first day alone.",
         ]
-        others = [_NAMES[k] for k in PACERS if k not in month_kinds]
+        ran = {r.pacer for r in rows}
+        others = [_NAMES[k] for k in PACERS if k not in month_kinds and k in ran]
         if others:
             lines += [
                 f"{' and '.join(others)} run days 1-{days} only (tables below): they are not what the",
@@ -500,8 +517,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--month-pacers",
-        default="predictive,vicidial",
-        help=f"pacers run for --month-days (default predictive,vicidial; of {','.join(PACERS)})",
+        default="predictive,predictive-daily,vicidial",
+        help=f"pacers run for --month-days (default predictive,predictive-daily,vicidial; of {','.join(PACERS)})",
+    )
+    ap.add_argument(
+        "--pacers",
+        default=",".join(PACERS),
+        help=f"pacers run at all (default all: {','.join(PACERS)}); a subset writes tables of those only",
     )
     ap.add_argument("--cells", default=None, help="only these cells, comma-separated keys like 200a-10%%-60s")
     ap.add_argument("--tune-hours", type=float, default=1.5, help="VICIdial tuning shift length")
@@ -519,10 +541,11 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"no cell matches {args.cells}")
     month_days = args.month_days if args.month_days is not None else (0 if args.quick else 30)
     month_pacers = tuple(k for k in args.month_pacers.split(",") if k)
-    if unknown := set(month_pacers) - set(PACERS):
+    pacers = tuple(k for k in args.pacers.split(",") if k)
+    if unknown := (set(month_pacers) | set(pacers)) - set(PACERS):
         ap.error(f"unknown pacer(s) {sorted(unknown)}")
     t0 = time.perf_counter()
-    vici = tune_vicidial(cells, args.tune_hours, args.jobs)
+    vici = tune_vicidial(cells, args.tune_hours, args.jobs) if {"vicidial", "predictive"} & set(pacers) else {}
     t_tune = time.perf_counter() - t0
     def setting(cell: Cell, kind: str) -> Vici | None:
         tuned = vici.get(cell.key)
@@ -541,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
         (cell, kind, setting(cell, kind), cell.hours, 0, days_for(kind), args.days)
         for cell in cells
         for kind in PACERS
+        if kind in pacers
     ]
     rows = _map(tasks, args.jobs)
     elapsed = time.perf_counter() - t0

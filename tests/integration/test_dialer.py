@@ -613,6 +613,40 @@ async def test_failed_and_congested_dials_are_recorded_and_retried(sandbox):
         await hangup_all(service)
 
 
+async def test_a_daily_abandon_cap_is_a_second_rule_in_every_view_and_survives_a_restart(sandbox):
+    """`abandon_daily_cap` adds a 24 h rule at the same cap next to FTC's 30 days: the campaign's GET,
+    its stats and /metrics show both rules, a restart rebuilds the ledger with both, and turning it off
+    goes back to one. Bad values answer 422 naming the field."""
+    async with running_service(sandbox) as service, api(service) as http:
+        r = await http.put("/api/v1/campaigns/dc", json=campaign(abandon_daily_cap="sometimes"))
+        assert r.status == 422 and (await r.json())["error"]["field"] == "abandon_daily_cap"
+        assert await fetch(sandbox.info.database_url, "SELECT * FROM dialer_campaigns") == []
+        r = await http.put("/api/v1/campaigns/dc", json=campaign(abandon_daily_cap=True, abandon_cap=0))
+        assert r.status == 422 and (await r.json())["error"]["field"] == "abandon_cap"
+        r = await http.put("/api/v1/campaigns/dc", json=campaign(abandon_daily_cap=True, abandon_cap=0.025))
+        assert r.status == 201, await r.text()
+        got = await (await http.get("/api/v1/campaigns/dc")).json()
+        assert got["abandon_daily_cap"] is True and got["abandon_rule"] == "FTC_TSR"
+        assert got["live"]["abandon_rates_now"] == {"FTC_TSR": 0.0, "DAILY": 0.0}
+        stats = await (await http.get("/api/v1/campaigns/dc/stats")).json()
+        assert stats["abandon_rule"] == "FTC_TSR" and stats["abandon_cap"] == 0.025
+        assert [(x["rule"], x["cap"], x["window_seconds"]) for x in stats["abandon_rules"]] == [
+            ("FTC_TSR", 0.025, 30 * 86400), ("DAILY", 0.025, 86400)]
+        text = (await (await http.get("/metrics")).text()).splitlines()
+        for rule, window in (("FTC_TSR", 2592000), ("DAILY", 86400)):
+            assert f'ari_app_campaign_abandon_cap_ratio{{campaign="dc",rule="{rule}"}} 0.025' in text
+            assert f'ari_app_campaign_abandon_window_seconds{{campaign="dc",rule="{rule}"}} {window}' in text
+    async with running_service(sandbox) as again, api(again) as http:
+        runner = again.dialer.runners["dc"]  # type: ignore[attr-defined]
+        assert [r.name for r in runner.config.abandon_rules] == ["FTC_TSR", "DAILY"]
+        assert [r.name for r in runner.ledger.rules] == ["FTC_TSR", "DAILY"]
+        r = await http.put("/api/v1/campaigns/dc", json=campaign(abandon_daily_cap=False, abandon_cap=0.025))
+        assert r.status == 200, await r.text()
+        assert [r.name for r in runner.ledger.rules] == ["FTC_TSR"]
+        stats = await (await http.get("/api/v1/campaigns/dc/stats")).json()
+        assert [x["rule"] for x in stats["abandon_rules"]] == ["FTC_TSR"]
+
+
 async def metrics_text(service: Service) -> str:
     async with api(service) as http:
         r = await http.get("/metrics")

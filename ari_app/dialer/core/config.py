@@ -135,6 +135,12 @@ class AbandonRule:
             name="OFCOM",
         )
 
+    @classmethod
+    def daily(cls, cap: float = 0.03) -> AbandonRule:
+        """``cap`` over every rolling 24 h, no AMD false-positive estimate: added next to a longer rule
+        (FTC TSR's 30 days) so that no single day spends budget banked on earlier days."""
+        return cls(cap=cap, window_seconds=DAY, name="DAILY")
+
 
 def _parse_time(field_name: str, value: dtime | str) -> dtime:
     if isinstance(value, dtime):

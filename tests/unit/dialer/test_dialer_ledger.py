@@ -288,3 +288,92 @@ def test_withheld_budget_survives_every_foreign_call_abandoning(
     future = [(now, 1)] * (r + foreign) + [(now, 2)] * machines
     ends = [now, now + rule.guard] + [t + window for t, _ in events if now <= t + window <= now + rule.guard]
     assert _naive_worst(events + future, rule, ends, after=now) <= cap + 1e-9
+
+
+def test_daily_rule_is_24_hours_at_the_cap_without_amd_estimate() -> None:
+    rule = AbandonRule.daily()
+    assert (rule.name, rule.cap, rule.window_seconds, rule.fp_weight) == ("DAILY", 0.03, 86400.0, 0.0)
+    assert AbandonRule.daily(0.02).cap == 0.02
+
+
+def test_a_second_daily_rule_stops_a_day_spending_what_earlier_days_banked() -> None:
+    """Day 1 banks budget under the 30-day rule (1000 answers, no abandon); on day 2 with 100 answers
+    so far the 30-day rule alone would allow 34 abandons at once (34/1134 < 3%), a day of 34/134;
+    with the 24 h rule as well it is 3 (3/103)."""
+    day = 86400.0
+    ftc = AbandonLedger([AbandonRule.ftc_tsr()])
+    both = AbandonLedger([AbandonRule.ftc_tsr(), AbandonRule.daily()])
+    for led in (ftc, both):
+        for i in range(1000):
+            led.record_human(3600.0 + i)
+        for i in range(100):
+            led.record_human(day + 7200.0 + i)
+    now = day + 7300.0
+    assert ftc.budget(now).abandons_affordable() == 34
+    assert both.budget(now).abandons_affordable() == 3
+    assert [r.rule.name for r in both.budget(now).rules] == ["FTC_TSR", "DAILY"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(1, 8), st.integers(0, 6)),
+        min_size=1,
+        max_size=40,
+    ),
+    cap=st.sampled_from([0.03, 0.1, 0.25]),
+    day=st.integers(2, 10).map(lambda x: x * 4.0),
+    long_days=st.sampled_from([3, 30]),
+)
+def test_with_a_long_and_a_daily_rule_no_window_of_either_exceeds_the_cap(
+    steps: list[tuple[int, int]], cap: float, day: float, long_days: int
+) -> None:
+    """A campaign under a long rule (FTC's 30 days, scaled) plus the daily rule (its 24 h, scaled)
+    that spends the whole budget at every decision (all at-risk calls it may place abandon at once),
+    for many 'days', live answers arriving in between: after each decision, however nothing more is
+    answered, no window of either rule ending within that rule's guard exceeds the cap. So no single
+    day spends what quiet earlier days banked under the long rule."""
+    long_rule = AbandonRule(cap=cap, window_seconds=long_days * day, name="LONG")
+    daily = AbandonRule(cap=cap, window_seconds=day, name="DAILY")
+    led = AbandonLedger([long_rule, daily])
+    events: list[tuple[float, int]] = []
+    t = 0.0
+    for sixteenths, humans in steps:
+        t += day * sixteenths / 16  # decisions at most half a day apart
+        for _ in range(humans):
+            led.record_human(t)
+            events.append((t, 0))
+        spent = led.budget(t).abandons_affordable()
+        if spent < 0:
+            continue
+        for _ in range(spent):
+            led.record_abandon(t)
+            events.append((t, 1))
+        for rule in (long_rule, daily):
+            w = rule.window_seconds
+            ends = [t, t + rule.guard] + [e + w for e, _ in events if t <= e + w <= t + rule.guard]
+            assert _naive_worst(events, rule, ends, after=t) <= cap + 1e-9
+
+
+def test_with_the_daily_rule_the_pacer_holds_each_day_the_long_rule_alone_does_not() -> None:
+    """The same spending campaign as above, made concrete: a quiet first day banks answers, the second
+    day spends. With the long rule alone day 2's own rate goes over the cap; with the daily rule too
+    it stays within."""
+    day = 86400.0
+
+    def day2_rate(rules: list[AbandonRule]) -> float:
+        led = AbandonLedger(rules, keep_history=True)
+        for i in range(2000):
+            led.record_human(3600.0 + i)  # day 1: answers only
+        abandons = humans = 0
+        for i in range(200):
+            now = day + 3600.0 + 10 * i
+            led.record_human(now)
+            humans += 1
+            for _ in range(max(0, led.budget(now).abandons_affordable())):
+                led.record_abandon(now)
+                abandons += 1
+        return abandons / (abandons + humans)
+
+    assert day2_rate([AbandonRule.ftc_tsr()]) > 0.2
+    assert day2_rate([AbandonRule.ftc_tsr(), AbandonRule.daily()]) <= 0.03

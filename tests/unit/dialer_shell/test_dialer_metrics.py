@@ -66,3 +66,23 @@ def test_the_budget_is_what_the_core_allows_beyond_the_idle_agents():
     assert beyond == budget.max_new_calls(3, 1, 0) - 2 == int(budget.rules[0].affordable_abandons) == 6
     # calls already at risk use the budget up
     assert budget_beyond_idle(budget, idle=0, in_flight=4, amd_in_flight=0) == 2
+
+
+def test_a_campaign_with_a_daily_cap_shows_both_rules():
+    """`abandon_daily_cap`: one series per rule, told apart by the `rule` label, no family repeated."""
+    figures = CampaignFigures(
+        campaign="c1", mode="predictive", state="running", calls_in_flight=0, results={},
+        rules=(RuleFigures("FTC_TSR", 0.03, 2592000.0, live_answers=400, abandons=9, rate=0.0225),
+               RuleFigures("DAILY", 0.03, 86400.0, live_answers=100, abandons=3, rate=0.03)),
+        budget_calls=0)
+    text = render(campaign_families([figures]))
+    lines = set(text.splitlines())
+    assert {
+        'ari_app_campaign_abandon_ratio{campaign="c1",rule="FTC_TSR"} 0.0225',
+        'ari_app_campaign_abandon_ratio{campaign="c1",rule="DAILY"} 0.03',
+        'ari_app_campaign_abandon_window_seconds{campaign="c1",rule="FTC_TSR"} 2592000',
+        'ari_app_campaign_abandon_window_seconds{campaign="c1",rule="DAILY"} 86400',
+        'ari_app_campaign_live_answers{campaign="c1",rule="DAILY"} 100',
+    } <= lines
+    types = [line for line in text.splitlines() if line.startswith("# TYPE")]
+    assert len(types) == len(set(types))

@@ -115,3 +115,27 @@ def test_the_greeting_ended_when_amd_started_waiting_for_silence():
     assert greeting_silence("HUMAN-1000-1200") == 1.2
     assert greeting_silence("TOOLONG-5000") == 0.0
     assert greeting_silence("") == 0.0
+
+
+def test_daily_cap_adds_a_24_hour_rule_next_to_the_30_day_one():
+    c = parse_campaign("c", {**BASE, "abandon_cap": 0.025, "abandon_daily_cap": True}).config
+    assert [(r.name, r.cap, r.window_seconds, r.fp_weight) for r in c.abandon_rules] == [
+        ("FTC_TSR", 0.025, 30 * 86400, 0.0), ("DAILY", 0.025, 86400, 0.0)]
+    assert parse_campaign("c", BASE).config.abandon_rules[1:] == ()
+    assert parse_campaign("c", {**BASE, "abandon_daily_cap": True}).to_dict()["abandon_daily_cap"] is True
+
+
+def test_daily_cap_with_ofcom_adds_nothing():
+    """OFCOM's window is already 24 h: the option is accepted (and echoed) but no second rule is made."""
+    spec = parse_campaign("c", {**BASE, "abandon_rule": "OFCOM", "abandon_daily_cap": True})
+    assert [r.name for r in spec.config.abandon_rules] == ["OFCOM"]
+    assert spec.to_dict()["abandon_daily_cap"] is True
+
+
+def test_bad_daily_cap_names_its_field():
+    with pytest.raises(ValidationError) as err:
+        parse_campaign("c", {**BASE, "abandon_daily_cap": "sometimes"})
+    assert err.value.errors()[0]["loc"][0] == "abandon_daily_cap"
+    with pytest.raises(SpecError) as bad_cap:
+        parse_campaign("c", {**BASE, "abandon_daily_cap": True, "abandon_cap": 0})
+    assert bad_cap.value.field == "abandon_cap"
