@@ -175,6 +175,7 @@ def register(api: Api, rep: Reporting) -> None:
             info = service.acd.engine.queue(q.queue)
             if info is None:
                 raise ApiError(422, f"unknown queue {q.queue!r}", field="queue")
+            await rep.ensure_fresh()
             snap = next(x for x in rep.snapshot()["queues"] if x["name"] == q.queue)
             agents = info.serving if agents is None else agents
             out["queue"] = {"name": q.queue, "serving": info.serving,

@@ -54,7 +54,11 @@ IntervalSource = Callable[[asyncpg.Connection, datetime, datetime], Awaitable[li
 
 TICK = 0.25  # seconds between checks for a change to publish
 REFRESH_MIN = 1.0  # at most one read of today's records per second while things change and a client watches
-REFRESH_IDLE = 5.0  # and one every few seconds anyway (time passes for agents in a state)
+REFRESH_IDLE = 5.0  # and one every few seconds anyway while watched (time passes for agents in a state)
+#: Unwatched, a roll-up now and then only keeps the marks of changed intervals few: every reader
+#: (stats API, /metrics, a new stream client) asks for figures read for it (`ensure_fresh`).
+#: Each refresh is ~25 ms of PostgreSQL work on the machine that handles the calls.
+REFRESH_UNWATCHED = 60.0
 
 
 class Reporting:
@@ -112,7 +116,8 @@ class Reporting:
                 since = time.monotonic() - self.refreshed_at
                 watched = self.hub.clients > 0
                 if (self._refreshing is None or self._refreshing.done()) and (
-                        (self._want_refresh and watched and since >= REFRESH_MIN) or since >= REFRESH_IDLE):
+                        (self._want_refresh and watched and since >= REFRESH_MIN)
+                        or since >= (REFRESH_IDLE if watched else REFRESH_UNWATCHED)):
                     self._want_refresh = False
                     self._refreshing = asyncio.create_task(self._refresh_and_publish(), name="reporting-refresh")
             except Exception:
