@@ -109,9 +109,43 @@ async def post(service: Service, path: str, body: dict[str, Any] | None = None) 
         return r.status, await r.json()
 
 
+async def dial_one(service: Service, campaign_id: str, sim: str, **over: Any) -> Any:
+    """A campaign with agent a1 ready and one lead (`sim`), started: returns its first call."""
+    dialer = service.dialer  # type: ignore[attr-defined]
+    await setup(service, campaign_id, campaign(**over), ["a1"],
+                [{"phone": number(1), "tz": DAY_TZ, "sim": sim}])
+    await join(service, campaign_id, ["a1"])
+    await post(service, f"/api/v1/campaigns/{campaign_id}/start")
+    await dialer.wait_until(lambda: bool(dialer.calls), timeout=20)
+    [call] = list(dialer.calls.values())
+    return call
+
+
+async def abandon_counted(sandbox: Any, service: Service, campaign_id: str) -> dict[str, Any]:
+    """One abandon in the campaign's ledger and stats, its lead kept from a new call (72 h) and given
+    back: returns the lead's row."""
+    dialer = service.dialer  # type: ignore[attr-defined]
+    now = time.time()
+    assert dialer.runners[campaign_id].ledger.counts(now - 86400, now + 60).abandons == 1
+    async with api(service) as http:
+        stats = await (await http.get(f"/api/v1/campaigns/{campaign_id}/stats")).json()
+    assert stats["abandons"] == 1
+    lead = (await leads_by_phone(sandbox, campaign_id))[number(1)]
+    assert lead["last_abandoned_at"] is not None and lead["claimed_by"] is None
+    return lead
+
+
 async def attempts(sandbox: Any, campaign_id: str) -> list[dict[str, Any]]:
     return await fetch(sandbox.info.database_url,
                        "SELECT * FROM dial_attempts WHERE campaign_id = $1 ORDER BY dialed_at", campaign_id)
+
+
+async def only_attempt(sandbox: Any, service: Service, campaign_id: str) -> dict[str, Any]:
+    """The campaign's one attempt row, once the service's records are written."""
+    await service.dialer.lead_writes_done()  # type: ignore[attr-defined]
+    await service.writer.flush(timeout=5)
+    [row] = await attempts(sandbox, campaign_id)
+    return row
 
 
 async def leads_by_phone(sandbox: Any, campaign_id: str) -> dict[str, dict[str, Any]]:
@@ -877,14 +911,8 @@ async def test_calls_in_amd_at_a_restart_are_classified_after_it_and_handled(san
 
 
 async def test_a_call_ringing_through_a_restart_still_times_out_from_its_dial(sandbox):
-    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "noanswer"}]
     async with running_service(sandbox) as first:
-        dialer = first.dialer  # type: ignore[attr-defined]
-        await setup(first, "rt", campaign(ring_timeout=15), ["a1"], leads)
-        await join(first, "rt", ["a1"])
-        await post(first, "/api/v1/campaigns/rt/start")
-        await dialer.wait_until(lambda: bool(dialer.calls), timeout=20)
-        [call] = list(dialer.calls.values())
+        call = await dial_one(first, "rt", "noanswer", ring_timeout=15)
         await eventually(lambda: time.time() - call.dialed_at > 5, timeout=10)  # it has rung a while
         await post(first, "/api/v1/campaigns/rt/pause")
     async with running_service(sandbox) as second:
@@ -951,14 +979,8 @@ async def test_calls_whose_channel_died_while_the_app_was_down_are_ended_and_the
 async def _ringing_at_a_stop(sandbox: Any, campaign_id: str, sim: str, **over: Any) -> str:
     """A first run dials one lead (`sim`) with agent a1 ready and stops while it rings; the campaign
     stays running. Returns the call's id."""
-    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": sim}]
     async with running_service(sandbox) as first:
-        dialer = first.dialer  # type: ignore[attr-defined]
-        await setup(first, campaign_id, campaign(**over), ["a1"], leads)
-        await join(first, campaign_id, ["a1"])
-        await post(first, f"/api/v1/campaigns/{campaign_id}/start")
-        await dialer.wait_until(lambda: bool(dialer.calls), timeout=20)
-        [call] = list(dialer.calls.values())
+        call = await dial_one(first, campaign_id, sim, **over)
         assert call.state == "ringing"
     return call.call_id
 
@@ -1031,14 +1053,9 @@ async def test_a_customer_who_answers_while_the_apps_connection_is_lost_is_count
     """The same without a restart: the app's websocket to ARI is down (a network blip) when the
     customer answers, so Asterisk has no app to take the channel and hangs the person up. The
     reconcile at the reconnect reads the hangup handler's note: an abandon, not a failed call."""
-    leads = [{"phone": number(1), "tz": DAY_TZ, "sim": "human-ans2-hang30"}]
     async with running_service(sandbox) as service:
         dialer = service.dialer  # type: ignore[attr-defined]
-        await setup(service, "rb", campaign(max_attempts=3), ["a1"], leads)
-        await join(service, "rb", ["a1"])
-        await post(service, "/api/v1/campaigns/rb/start")
-        await dialer.wait_until(lambda: bool(dialer.calls), timeout=20)
-        [call] = list(dialer.calls.values())
+        call = await dial_one(service, "rb", "human-ans2-hang30", max_attempts=3)
         await service.ari.stream.close()  # the connection is lost while the customer's phone rings
         assert call.state == "ringing", "answered before the connection was lost"
         await _gone_while_down(sandbox, call.call_id, timeout=10)
@@ -1053,13 +1070,7 @@ async def test_a_customer_who_answers_while_the_apps_connection_is_lost_is_count
         assert (row["id"], row["result"], row["agent_id"]) == (call.call_id, "abandoned", None)
         assert 1.5 < row["ring_seconds"] < 4 and row["answered_at"] is not None
         assert json.loads(row["data"])["answered_while_down"] is True
-        now = time.time()
-        assert dialer.runners["rb"].ledger.counts(now - 86400, now + 60).abandons == 1
-        async with api(service) as http:
-            stats = await (await http.get("/api/v1/campaigns/rb/stats")).json()
-        assert stats["abandons"] == 1
-        lead = (await leads_by_phone(sandbox, "rb"))[number(1)]
-        assert lead["last_abandoned_at"] is not None and lead["claimed_by"] is None
+        await abandon_counted(sandbox, service, "rb")
         assert await _global(sandbox, f"DIALER_UNTAKEN_{call.call_id}") == ""
         await hangup_all(service)
 
@@ -1072,9 +1083,7 @@ async def test_a_ring_that_ends_unanswered_while_the_app_is_down_stays_failed(sa
     assert await _global(sandbox, f"DIALER_UNTAKEN_{call_id}") == ""
     async with running_service(sandbox) as second:
         dialer = second.dialer  # type: ignore[attr-defined]
-        await dialer.lead_writes_done()
-        await second.writer.flush(timeout=5)
-        [row] = await attempts(sandbox, "ru")
+        row = await only_attempt(sandbox, second, "ru")
         assert (row["id"], row["result"], row["answered_at"]) == (call_id, "failed", None)
         data = json.loads(row["data"])
         assert data["ended_by"] == "app-restart" and "answered_while_down" not in data
@@ -1095,9 +1104,7 @@ async def test_a_ring_gone_while_the_app_is_down_counts_as_an_abandon_if_the_not
     assert await _global(sandbox, "ARI_APP_DIALER_MARKS") == ""
     async with running_service(sandbox) as second:
         dialer = second.dialer  # type: ignore[attr-defined]
-        await dialer.lead_writes_done()
-        await second.writer.flush(timeout=5)
-        [row] = await attempts(sandbox, "rn")
+        row = await only_attempt(sandbox, second, "rn")
         assert (row["id"], row["result"], row["answered_at"]) == (call_id, "abandoned", None)
         assert json.loads(row["data"])["answered_while_down"] == "unknown"
         await eventually(lambda: dialer.runners["rn"].owned, timeout=10)  # the ledger rebuilt from the records
@@ -1332,13 +1339,7 @@ async def test_a_person_waiting_for_an_agent_at_a_restart_gets_the_safe_harbor_i
                                                                                    None)
         data = json.loads(row["data"])
         assert data["safe_harbor_played"] is True and "ended_by" not in data
-        now = time.time()
-        assert dialer.runners["rq"].ledger.counts(now - 86400, now + 1).abandons == 1
-        async with api(second) as http:
-            stats = await (await http.get("/api/v1/campaigns/rq/stats")).json()
-        assert stats["abandons"] == 1
-        lead = (await leads_by_phone(sandbox, "rq"))[number(1)]
-        assert lead["last_abandoned_at"] is not None and lead["claimed_by"] is None
+        lead = await abandon_counted(sandbox, second, "rq")
         assert lead["last_abandoned_at"].timestamp() > greeting_end
         await hangup_all(second)
 
