@@ -276,15 +276,11 @@ class CallFlow:
                      name=f"safe-harbor-{call.call_id}")
         self.d.changed(call.campaign_id)
 
-    def untaken(self, call: OutboundCall, answered_at: float | None) -> None:
-        """A ringing call whose customer answered while this app's connection to ARI was down: no app
-        took the channel into Stasis, so Asterisk hung the person up (`restore.untaken` read the
-        dialplan hangup handler's note). An abandon: counted in the ledger and the statistics, the
-        lead kept from a new call for 72 h. `answered_at` None: the note may have been lost (the
-        globals were cleared), so the abandon is counted without an answer time."""
-        if call.state != "ringing":
-            return
-        now = time.time()
+    def count_untaken(self, call: OutboundCall, answered_at: float | None) -> dict[str, Any]:
+        """Count a ringing call whose customer answered while no app was connected (Asterisk hung the
+        person up; `restore.untaken` read the dialplan hangup handler's note) as the abandon it was:
+        in the ledger and the statistics. `answered_at` None: the note may have been lost (the globals
+        were cleared), so it counts without an answer time. Returns the attempt's record fields."""
         runner = self.d.runners[call.campaign_id]
         fields: dict[str, Any] = {"result": "abandoned",
                                   "data": {"answered_while_down": True if answered_at is not None else "unknown"}}
@@ -294,9 +290,17 @@ class CallFlow:
             fields.update(answered_at=ts(answered_at), ring_seconds=round(answered_at - call.dialed_at, 3))
         runner.stats.on_classified(True, None)
         runner.stats.on_abandon()
-        runner.ledger.record_abandon(now)
-        call.state = "abandoning"
+        runner.ledger.record_abandon(time.time())
         call.result = "abandoned"
+        return fields
+
+    def untaken(self, call: OutboundCall, answered_at: float | None) -> None:
+        """A ringing call whose customer answered while this app's connection to ARI was down (no
+        restart): an abandon (`count_untaken`), the lead kept from a new call for 72 h."""
+        if call.state != "ringing":
+            return
+        fields = self.count_untaken(call, answered_at)
+        call.state = "abandoning"
         self.write(call, **fields)
         self.s.recorder.set_call(call.call_id, outcome="abandoned", hangup_by="system")
         log.warning("abandoned: answered while the app was not connected", extra={"campaign": call.campaign_id,

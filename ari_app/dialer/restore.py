@@ -231,16 +231,7 @@ async def _end_gone_calls(dialer: Dialer, calls: list[OutboundCall], answered: d
         call.cancel_timer()
         data[call.call_id] = {"ended_by": "app-restart"}
         if call.call_id in answered:
-            runner = dialer.runners[call.campaign_id]
-            at = answered[call.call_id]
-            if at is not None:
-                call.answered_at = at
-                runner.stats.on_answer(at - call.dialed_at)
-            runner.stats.on_classified(True, None)
-            runner.stats.on_abandon()
-            call.result = "abandoned"
-            runner.ledger.record_abandon(now)
-            data[call.call_id]["answered_while_down"] = True if at is not None else "unknown"
+            data[call.call_id].update(dialer.flow.count_untaken(call, answered[call.call_id])["data"])
         elif call.result not in ("machine", "abandoned"):
             call.result = "failed" if call.answered_at is None else "abandoned"
             if call.result == "abandoned":

@@ -109,17 +109,18 @@ class CampaignRunner:
     async def load_history(self) -> None:
         """Rebuild the abandon ledger (and warm the estimators) from the attempts in the longest window,
         so a restart neither forgets abandons nor starts the budget from zero answers."""
-        window = max(r.window_seconds for r in self.config.abandon_rules)
-        since = datetime.fromtimestamp(time.time() - window, UTC)
+        since = datetime.fromtimestamp(time.time() - self.longest_window, UTC)
         async with self.d.s.db.acquire() as conn:
             rows = await store.attempt_history(conn, self.id, since)
         events: list[tuple[float, int]] = []
         for r in rows:
             answered = r["answered_at"]
+            event = self.ledger_event(r)
+            if event is not None:
+                events.append(event)
             if answered is None:
                 if r["result"] == "abandoned":  # answered while no app was connected, when unknown (restore.untaken)
                     self.stats.on_classified(True, None)
-                    events.append(((r["ended_at"] or r["dialed_at"]).timestamp(), 1))
                 else:
                     self.stats.on_not_answered()
                 continue
@@ -128,17 +129,30 @@ class CampaignRunner:
             amd_seconds = (r["amd_at"] - answered).total_seconds() if r["amd_at"] is not None else None
             if r["result"] in ("connected", "abandoned", "machine"):
                 self.stats.on_classified(r["result"] != "machine", amd_seconds)
-            if r["result"] == "connected" and r["connected_at"] is not None:
-                events.append((r["connected_at"].timestamp(), 0))
-                if r["talk_seconds"] is not None:
-                    self.stats.on_handle_done(float(r["talk_seconds"]))
-            elif r["result"] == "abandoned":
-                at = r["amd_at"] or answered or r["dialed_at"]
-                events.append((at.timestamp() + self.config.connect_within, 1))
-            elif r["result"] == "machine" and r["amd_at"] is not None:
-                events.append((r["amd_at"].timestamp(), 2))
+            if event is not None and event[1] == 0 and r["talk_seconds"] is not None:
+                self.stats.on_handle_done(float(r["talk_seconds"]))
         for at, kind in sorted(events):
             (self.ledger.record_human, self.ledger.record_abandon, self.ledger.record_machine)[kind](at)
+
+    def ledger_event(self, r: Any) -> tuple[float, int] | None:
+        """What an attempt's record adds to the abandon ledger, (time, 0 live answer | 1 abandon |
+        2 machine), or None: a connect when it happened, an abandon when the connect grace ran out
+        (without an answer time, answered while no app was connected: when it ended), a machine
+        when AMD said so."""
+        if r["result"] == "connected" and r["connected_at"] is not None:
+            return r["connected_at"].timestamp(), 0
+        if r["result"] == "abandoned":
+            answered = r["amd_at"] or r["answered_at"]
+            if answered is None:
+                return (r["ended_at"] or r["dialed_at"]).timestamp(), 1
+            return answered.timestamp() + self.config.connect_within, 1
+        if r["result"] == "machine" and r["amd_at"] is not None:
+            return r["amd_at"].timestamp(), 2
+        return None
+
+    @property
+    def longest_window(self) -> float:
+        return max(r.window_seconds for r in self.config.abandon_rules)
 
     def start_loop(self) -> None:
         if self._task is None or self._task.done():
@@ -232,9 +246,8 @@ class CampaignRunner:
 
     async def _load_foreign(self, now: float) -> None:
         """The calls in flight by the records that are not this instance's: a previous owner's."""
-        window = max(r.window_seconds for r in self.config.abandon_rules)
         async with self.d.s.db.acquire() as conn:
-            rows = await store.open_attempts(conn, self.id, datetime.fromtimestamp(now - window, UTC))
+            rows = await store.open_attempts(conn, self.id, datetime.fromtimestamp(now - self.longest_window, UTC))
         self.foreign = {r["id"]: r["amd"] and r["amd_at"] is None for r in rows
                         if r["id"] not in self.d.calls}
         self._foreign_at = now
@@ -252,22 +265,17 @@ class CampaignRunner:
         self._foreign_at = now
         async with self.d.s.db.acquire() as conn:
             rows = await store.attempt_outcomes(conn, list(self.foreign))
-        window = max(r.window_seconds for r in self.config.abandon_rules)
         seen = set()
         for r in rows:
             seen.add(r["id"])
-            if r["open"] and r["dialed_at"].timestamp() >= now - window:
+            if r["open"] and r["dialed_at"].timestamp() >= now - self.longest_window:
                 self.foreign[r["id"]] = r["amd"] and r["amd_at"] is None
                 continue
             del self.foreign[r["id"]]
-            if r["result"] == "connected" and r["connected_at"] is not None:
-                if r["connected_at"].timestamp() >= self.ledger.last_time:
-                    self.ledger.record_human(r["connected_at"].timestamp())
-            elif r["result"] == "abandoned":
-                at = r["amd_at"] or r["answered_at"] or r["dialed_at"]
-                self.ledger.record_abandon(at.timestamp() + self.config.connect_within)
-            elif r["result"] == "machine" and r["amd_at"] is not None:
-                self.ledger.record_machine(r["amd_at"].timestamp())
+            event = self.ledger_event(r)
+            if event is None or (event[1] == 0 and event[0] < self.ledger.last_time):
+                continue  # a live answer out of time order would be clamped later: left out
+            (self.ledger.record_human, self.ledger.record_abandon, self.ledger.record_machine)[event[1]](event[0])
         for gone in set(self.foreign) - seen:  # no record any more: nothing to count
             del self.foreign[gone]
         self.wake()

@@ -257,7 +257,7 @@ async def open_attempts(conn: asyncpg.Connection, campaign_id: str, since: datet
 async def attempt_outcomes(conn: asyncpg.Connection, ids: list[str]) -> list[asyncpg.Record]:
     """How these attempts stand now, with whether each is still open (`OPEN_ATTEMPT`)."""
     return list(await conn.fetch(
-        "SELECT id, result, dialed_at, answered_at, amd_at, connected_at, "
+        "SELECT id, result, dialed_at, answered_at, amd_at, connected_at, ended_at, "
         f"coalesce((data->>'amd')::boolean, true) AS amd, ({OPEN_ATTEMPT}) AS open "
         "FROM dial_attempts WHERE id = ANY($1::text[])", ids))
 
