@@ -5,7 +5,7 @@ from the records (the roll-up in PostgreSQL). The ACD adapter tells us when its 
 a 250 ms ticker then publishes a new snapshot, so the stream lags a change by at most a
 quarter of a second. Today's figures are re-read (after the roll-up caught up with the records)
 at most once a second while things change and a stream client watches, every few seconds
-anyway, and on demand for a request (stats API, /metrics: `ensure_fresh`). Why not every second
+while one watches, once a minute with nobody watching, and on demand for a request (stats API, /metrics: `ensure_fresh`). Why not every second
 regardless: the roll-up and the reads are PostgreSQL work done for nobody between requests, and
 on a busy machine it competes with the calls (a burst every second showed in call latency).
 
